@@ -1,0 +1,48 @@
+"""Numba's on-disk cache for neqsim's own kernels, keyed by the package's source.
+
+Numba checks only the source of the cached function's own file, so a kernel that calls
+jitted helpers from another module (the RNG, the potential convention) would keep
+running stale machine code after those helpers change: numba issue 8396, seen here when
+editing ``_rng.py``. Every neqsim module's cache therefore lives in a directory named by
+a hash of all of neqsim's sources: any edit anywhere starts a fresh cache. User code is
+unaffected (its potentials reach the kernels as function pointers, never inlined).
+"""
+import hashlib
+import os
+
+from numba.core import caching, config
+
+_PKG = os.path.dirname(os.path.abspath(__file__))
+
+
+def _source_hash():
+    h = hashlib.sha256()
+    for name in sorted(os.listdir(_PKG)):
+        if name.endswith(".py"):
+            h.update(name.encode())
+            with open(os.path.join(_PKG, name), "rb") as f:
+                h.update(f.read())
+    return h.hexdigest()[:16]
+
+
+SOURCE_HASH = _source_hash()
+
+
+class PackageCacheLocator(caching.InTreeCacheLocator):
+    """In-tree (or under NUMBA_CACHE_DIR) cache, one directory per source hash."""
+
+    def __init__(self, py_func, py_file):
+        super().__init__(py_func, py_file)
+        base = (os.path.join(config.CACHE_DIR, "neqsim") if config.CACHE_DIR
+                else os.path.join(_PKG, "__pycache__"))
+        self._cache_path = os.path.join(base, "numba-" + SOURCE_HASH)
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if os.path.dirname(os.path.abspath(py_file)) != _PKG:
+            return None
+        return super().from_function(py_func, py_file)
+
+
+if PackageCacheLocator not in caching.CacheImpl._locator_classes:
+    caching.CacheImpl._locator_classes.insert(0, PackageCacheLocator)
