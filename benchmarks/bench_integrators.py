@@ -88,6 +88,25 @@ def timed(fn, repeat):
     return best, out
 
 
+def _workload(name, system, proto, integ, seed, numpy_fn, repeat, rows):
+    short = nq.protocols.Protocol(proto.values[:3])
+    times = {}
+    for spec in (False, True):
+        t = time.perf_counter()
+        nq.simulate(system, short, integ, n_traj=4, seed=0, specialize=spec)
+        times[f"compile_{spec}"] = time.perf_counter() - t
+    warm = nq.simulate(system, proto, integ, n_traj=10, seed=seed)
+    n = numpy_fn.n
+    full = nq.simulate(system, proto, integ, n_traj=n, seed=seed, specialize=False)
+    init = full.x0 if full.v is None else (full.x0, full.v)  # same start for every version
+    del warm
+    for spec in (False, True):
+        times[spec], run = timed(lambda: nq.simulate(system, proto, integ, n_traj=n, seed=seed,
+                                                     init=init, specialize=spec), repeat)
+    times["numpy"], w_np = timed(lambda: numpy_fn(full), repeat)
+    rows.append((name, times, run.work.mean(), w_np.mean()))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-traj", type=int, default=100_000)
@@ -95,50 +114,44 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
     n, N = args.n_traj, args.n_steps
-    steps = n * N
     rows = []
 
-    # (a) overdamped dragged trap
     trap = nq.systems.harmonic_trap()
     proto = nq.protocols.linear([0.0, 1.0], [5.0, 1.0], N)
-    em = nq.EulerMaruyama(dt=1e-3, gamma=1.0)
-    t = time.perf_counter()
-    nq.simulate(trap, nq.protocols.linear([0.0, 1.0], [5.0, 1.0], 2), em, n_traj=4, seed=0)
-    compile_a = time.perf_counter() - t
-    x0 = nq.simulate(trap, proto, em, n_traj=n, seed=1).x0  # warm, and a shared start
-    t_nq, run = timed(lambda: nq.simulate(trap, proto, em, n_traj=n, seed=1, init=x0),
-                      args.repeat)
-    rng = np.random.default_rng(1)
-    t_np, (W, Q, P) = timed(lambda: numpy_em_trap(x0[:, 0].copy(), proto.values[:, 0], 1e-3,
-                                                  1.0, 1.0, rng), args.repeat)
-    rows.append(("(a) EM dragged trap", compile_a, t_nq, t_np, run.work.mean(), W.mean()))
 
-    # (b) underdamped BAOAB in a tilted double well
+    def np_a(full):
+        return numpy_em_trap(full.x0[:, 0].copy(), proto.values[:, 0], 1e-3, 1.0, 1.0,
+                             np.random.default_rng(1))[0]
+    np_a.n = n
+    _workload("(a) EM dragged trap", trap, proto, nq.EulerMaruyama(dt=1e-3, gamma=1.0), 1,
+              np_a, args.repeat, rows)
+
     dw = nq.systems.double_well()
     proto_b = nq.protocols.linear([2.0, 0.0], [2.0, 1.0], N)
-    lang = nq.Langevin(dt=0.01, gamma=1.0, mass=1.0, splitting="V R O R V")
-    t = time.perf_counter()
-    nq.simulate(dw, nq.protocols.linear([2.0, 0.0], [2.0, 1.0], 2), lang, n_traj=4, seed=0)
-    compile_b = time.perf_counter() - t
-    warm = nq.simulate(dw, proto_b, lang, n_traj=n, seed=2)
-    xv = (warm.x0, warm.v)
-    t_nq_b, run_b = timed(lambda: nq.simulate(dw, proto_b, lang, n_traj=n, seed=2, init=xv),
-                          args.repeat)
-    t_np_b, (Wb, Qb, Sb) = timed(lambda: numpy_baoab_dw(
-        warm.x0[:, 0].copy(), warm.v[:, 0].copy(), proto_b.values[:, 1], 0.01, 1.0, 1.0, 1.0,
-        np.random.default_rng(2)), args.repeat)
-    rows.append(("(b) BAOAB double well", compile_b, t_nq_b, t_np_b, run_b.work.mean(),
-                 Wb.mean()))
 
+    def np_b(full):
+        return numpy_baoab_dw(full.x0[:, 0].copy(), full.v[:, 0].copy(), proto_b.values[:, 1],
+                              0.01, 1.0, 1.0, 1.0, np.random.default_rng(2))[0]
+    np_b.n = n
+    _workload("(b) BAOAB double well", dw, proto_b,
+              nq.Langevin(dt=0.01, gamma=1.0, mass=1.0, splitting="V R O R V"), 2,
+              np_b, args.repeat, rows)
+
+    steps = n * N
     print(f"neqsim {nq.__version__}, numba {numba.__version__} with "
           f"{numba.get_num_threads()} threads, numpy {np.__version__}; "
           f"{n} trajectories x {N} steps, best of {args.repeat}")
-    print(f"{'workload':24s} {'compile s':>9s} {'neqsim ns':>10s} {'numpy ns':>9s} "
-          f"{'speed-up':>8s} {'<W> nq':>9s} {'<W> np':>9s}")
-    for name, c, tn, tp, wn, wp in rows:
-        print(f"{name:24s} {c:9.2f} {tn / steps * 1e9:10.2f} {tp / steps * 1e9:9.2f} "
-              f"{tp / tn:7.1f}x {wn:9.4f} {wp:9.4f}")
-    print("ns = wall time per particle-step; compile s = first call incl. numba cache load")
+    print(f"{'workload':24s} {'numpy':>7s} {'generic':>8s} {'x':>5s} {'special.':>8s} "
+          f"{'x':>5s} {'compile s (gen/spec)':>21s} {'<W> nq':>8s} {'<W> np':>8s}")
+    for name, t, wn, wp in rows:
+        ns = {k: t[k] / steps * 1e9 for k in (False, True, "numpy")}
+        print(f"{name:24s} {ns['numpy']:7.2f} {ns[False]:8.2f} {t['numpy'] / t[False]:4.1f}x "
+              f"{ns[True]:8.2f} {t['numpy'] / t[True]:4.1f}x "
+              f"{t['compile_False']:10.2f} / {t['compile_True']:6.2f}   {wn:8.4f} {wp:8.4f}")
+    print("columns: ns per particle-step (wall time / (n_traj * n_steps)) and speed-up over "
+          "NumPy; generic = cached kernel, potential called through a pointer; special. = "
+          "specialize=True, potential inlined (compiled once per process). compile s = "
+          "first call (generic: numba cache load)")
 
 
 if __name__ == "__main__":

@@ -12,4 +12,4 @@ def test_benchmark_prints_table():
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert "(a) EM dragged trap" in out.stdout and "(b) BAOAB double well" in out.stdout
-    assert "speed-up" in out.stdout
+    assert "speed-up over NumPy" in out.stdout

@@ -16,6 +16,7 @@ import functools
 
 import numpy as np
 from numba import carray, njit, prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 ARRAY = types.Array(types.float64, 1, "C")
@@ -32,6 +33,22 @@ def data_ptr(typingctx, arr):
 
     def codegen(context, builder, signature, args):
         return context.make_array(signature.args[0])(context, builder, args[0]).data
+
+    return sig, codegen
+
+
+@intrinsic
+def row_ptr(typingctx, arr, row):
+    """Pointer to ``arr[row, 0]`` of a C-contiguous 2-D array, without making a view."""
+    sig = types.CPointer(arr.dtype)(arr, row)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        idx = context.cast(builder, args[1], signature.args[1], types.intp)
+        zero = context.get_constant(types.intp, 0)
+        return cgutils.get_item_pointer(context, builder, aryty, ary, [idx, zero],
+                                        wraparound=False)
 
     return sig, codegen
 
@@ -55,10 +72,7 @@ def _adapter(energy_grad, dim, m):
 def _eval_many(eg, x, lam, out_u, out_g):
     lp = data_ptr(lam)
     for i in prange(x.shape[0]):
-        xi = x[i].copy()
-        gi = np.empty(x.shape[1])
-        out_u[i] = eg(data_ptr(xi), lp, data_ptr(gi))
-        out_g[i] = gi
+        out_u[i] = eg(row_ptr(x, i), lp, row_ptr(out_g, i))
 
 
 def evaluate(eg, x, lam):

@@ -1,10 +1,17 @@
 """Numba chunk kernels: advance every trajectory through steps k0+1 .. k1 of a protocol.
 
 Pure functions over arrays: state and accumulators are updated in place, nothing is
-allocated inside the step loop, ``prange`` runs over trajectories, and each trajectory
-draws only from its own generator row, so results do not depend on thread count or on
-how steps and trajectories are chunked. Each kernel has one explicit signature (one
-cached compile) and takes the potential as a first-class function pointer.
+allocated inside the step loop, and each trajectory draws only from its own generator
+row, so results do not depend on thread count or on how steps and trajectories are
+chunked. Each kernel has one explicit signature (one cached compile) and takes the
+potential as a first-class function pointer (see ``_functions``); ``specialized()``
+compiles the same source with the potential inlined.
+
+Layout: ``prange`` runs over blocks of BLOCK trajectories; within a block, each step is
+applied to every trajectory in turn. One trajectory's steps form a serial dependency
+chain (x -> grad U -> x'), so interleaving independent chains lets the CPU overlap them
+(measured 1.7x per step for an inlined potential). The arithmetic of each trajectory is
+the same whatever the block size.
 
 Step s+1 (0-based loop index s) switches lam_s -> lam_{s+1} at fixed state and applies
 one kernel targeting pi_{lam_{s+1}}. ``u[i]`` always holds U(x_i, current lam), so the
@@ -17,9 +24,11 @@ import math
 import numpy as np
 from numba import njit, prange, types
 
-from ._functions import EnergyGradType, data_ptr
+from ._functions import EnergyGradType, data_ptr, row_ptr
 from ._rng import normal, uniform
 from .integrators import OP_CLOSE, OP_O, OP_OPEN, OP_R, OP_V
+
+BLOCK = 16
 
 F1 = types.Array(types.float64, 1, "C")
 F2 = types.Array(types.float64, 2, "C")
@@ -29,22 +38,24 @@ I1 = types.Array(types.int64, 1, "C")
 i8 = types.int64
 f8 = types.float64
 
+OVERDAMPED_SIG = types.void(EnergyGradType, F2, i8, i8, types.boolean, f8, f8, f8,
+                            F2, F1, U2, F1, F1, F1, I1, I1, i8, i8, F2, F2, F3)
+SPLITTING_SIG = types.void(EnergyGradType, F2, i8, i8, I1, F1, F1, f8, f8,
+                           F2, F2, F1, U2, F1, F1, F1, F1, I1, I1, i8, i8, F2, F2, F3)
+
 
 @njit(cache=True)
-def _record(s1, rec_every, rec_off, i, Wi, Qi, xi, rec_W, rec_Q, rec_x):
-    if rec_every > 0 and s1 % rec_every == 0:
+def _record(s1, rec_every, rec_off, i, Wi, Qi, xb, b, rec_W, rec_Q, rec_x):
+    if s1 % rec_every == 0:
         c = s1 // rec_every - rec_off
         if 0 <= c < rec_W.shape[1]:
             rec_W[i, c] = Wi
             rec_Q[i, c] = Qi
             if rec_x.shape[1] > 0:
-                for j in range(xi.shape[0]):
-                    rec_x[i, c, j] = xi[j]
+                for j in range(xb.shape[1]):
+                    rec_x[i, c, j] = xb[b, j]
 
 
-@njit(types.void(EnergyGradType, F2, i8, i8, types.boolean, f8, f8, f8,
-                 F2, F1, U2, F1, F1, F1, I1, I1, i8, i8, F2, F2, F3),
-      parallel=True, cache=True)
 def overdamped_chunk(eg, lam, k0, k1, metropolize, beta, dt, gamma,
                      x, u, rng, W, Q, P, nacc, failed,
                      rec_every, rec_off, rec_W, rec_Q, rec_x):
@@ -61,93 +72,94 @@ def overdamped_chunk(eg, lam, k0, k1, metropolize, beta, dt, gamma,
     sig = math.sqrt(2.0 * dt / (beta * gamma))
     inv4Ddt = beta * gamma / (4.0 * dt)
     kT = 1.0 / beta
-    for i in prange(n):
-        if failed[i] >= 0:
-            continue
-        # thread-local copies: the potential is called through raw pointers into them
-        xi = x[i].copy()
-        st = rng[i].copy()
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    for blk in prange(n_blocks):
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        nb = hi - lo
+        # thread-local copies; the potential is called through raw pointers into them
+        xb = x[lo:hi].copy()
+        st = rng[lo:hi].copy()
+        ub = u[lo:hi].copy()
+        Wb = W[lo:hi].copy()
+        Qb = Q[lo:hi].copy()
+        Pb = P[lo:hi].copy()
+        ab = nacc[lo:hi].copy()
+        fb = failed[lo:hi].copy()
+        g = np.empty((nb, d))
+        gy = np.empty((nb, d))
+        y = np.empty((nb, d))
         lk = np.empty(m)
-        g = np.empty(d)
-        gy = np.empty(d)
-        y = np.empty(d)
-        xp = data_ptr(xi)
         lp = data_ptr(lk)
-        gp = data_ptr(g)
-        yp = data_ptr(y)
-        gyp = data_ptr(gy)
-        ui = u[i]
-        Wi = W[i]
-        Qi = Q[i]
-        Pi = P[i]
-        acc = nacc[i]
         for s in range(k0, k1):
             for j in range(m):
                 lk[j] = lam[s + 1, j]
-            un = eg(xp, lp, gp)
-            if not math.isfinite(un):
-                failed[i] = s + 1
-                break
-            w = un - ui
-            Wi += w
-            Pi += w
-            sq = 0.0
-            for j in range(d):
-                z = normal(st)
-                sq += z * z
-                y[j] = xi[j] - mu_dt * g[j] + sig * z
-            uy = eg(yp, lp, gyp)
-            rr = 0.0
-            for j in range(d):
-                r = xi[j] - y[j] + mu_dt * gy[j]
-                rr += r * r
-            # log T(y|x) - log T(x|y); the forward residual is sig * z exactly
-            log_ratio = -0.5 * sq + rr * inv4Ddt
-            q = uy - un
-            if metropolize:
-                if math.isnan(uy) or uy == -math.inf:
-                    failed[i] = s + 1
-                    break
-                log_a = -beta * q - log_ratio
-                if uy != math.inf and (log_a >= 0.0 or uniform(st) < math.exp(log_a)):
-                    for j in range(d):
-                        xi[j] = y[j]
-                    Qi += q
-                    ui = uy
-                    acc += 1
-                else:
-                    ui = un
-            else:
-                if not math.isfinite(uy):
-                    failed[i] = s + 1
-                    break
+            for b in range(nb):
+                if fb[b] >= 0:
+                    continue
+                un = eg(row_ptr(xb, b), lp, row_ptr(g, b))
+                if not math.isfinite(un):
+                    fb[b] = s + 1
+                    continue
+                w = un - ub[b]
+                Wb[b] += w
+                Pb[b] += w
+                sq = 0.0
                 for j in range(d):
-                    xi[j] = y[j]
-                Qi += q
-                Pi += q + log_ratio * kT
-                ui = uy
-            if rec_every > 0:
-                _record(s + 1, rec_every, rec_off, i, Wi, Qi, xi, rec_W, rec_Q, rec_x)
-        x[i] = xi
-        rng[i] = st
-        u[i] = ui
-        W[i] = Wi
-        Q[i] = Qi
-        P[i] = Pi
-        nacc[i] = acc
+                    z = normal(st, b)
+                    sq += z * z
+                    y[b, j] = xb[b, j] - mu_dt * g[b, j] + sig * z
+                uy = eg(row_ptr(y, b), lp, row_ptr(gy, b))
+                rr = 0.0
+                for j in range(d):
+                    r = xb[b, j] - y[b, j] + mu_dt * gy[b, j]
+                    rr += r * r
+                # log T(y|x) - log T(x|y); the forward residual is sig * z exactly
+                log_ratio = -0.5 * sq + rr * inv4Ddt
+                q = uy - un
+                if metropolize:
+                    if math.isnan(uy) or uy == -math.inf:
+                        fb[b] = s + 1
+                        continue
+                    log_a = -beta * q - log_ratio
+                    if uy != math.inf and (log_a >= 0.0 or uniform(st, b) < math.exp(log_a)):
+                        for j in range(d):
+                            xb[b, j] = y[b, j]
+                        Qb[b] += q
+                        ub[b] = uy
+                        ab[b] += 1
+                    else:
+                        ub[b] = un
+                else:
+                    if not math.isfinite(uy):
+                        fb[b] = s + 1
+                        continue
+                    for j in range(d):
+                        xb[b, j] = y[b, j]
+                    Qb[b] += q
+                    Pb[b] += q + log_ratio * kT
+                    ub[b] = uy
+                if rec_every > 0:
+                    _record(s + 1, rec_every, rec_off, lo + b, Wb[b], Qb[b], xb, b,
+                            rec_W, rec_Q, rec_x)
+        x[lo:hi] = xb
+        rng[lo:hi] = st
+        u[lo:hi] = ub
+        W[lo:hi] = Wb
+        Q[lo:hi] = Qb
+        P[lo:hi] = Pb
+        nacc[lo:hi] = ab
+        failed[lo:hi] = fb
 
 
 @njit(cache=True)
-def _kinetic2(v):
+def _sq(v, b):
     k = 0.0
-    for j in range(v.shape[0]):
-        k += v[j] * v[j]
+    for j in range(v.shape[1]):
+        k += v[b, j] * v[b, j]
     return k
 
 
-@njit(types.void(EnergyGradType, F2, i8, i8, I1, F1, F1, f8, f8,
-                 F2, F2, F1, U2, F1, F1, F1, F1, I1, I1, i8, i8, F2, F2, F3),
-      parallel=True, cache=True)
 def splitting_chunk(eg, lam, k0, k1, ops, c1, c2, beta, mass,
                     x, v, u, rng, W, Q, S, P, nacc, failed,
                     rec_every, rec_off, rec_W, rec_Q, rec_x):
@@ -167,139 +179,178 @@ def splitting_chunk(eg, lam, k0, k1, ops, c1, c2, beta, mass,
     n_ops = ops.shape[0]
     half_m = 0.5 * mass
     m = lam.shape[1]
-    for i in prange(n):
-        if failed[i] >= 0:
-            continue
-        xi = x[i].copy()
-        vi = v[i].copy()
-        st = rng[i].copy()
-        lk = np.empty(m)
-        g = np.empty(d)
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    for blk in prange(n_blocks):
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        nb = hi - lo
+        xb = x[lo:hi].copy()
+        vb = v[lo:hi].copy()
+        st = rng[lo:hi].copy()
+        ub = u[lo:hi].copy()
+        Wb = W[lo:hi].copy()
+        Qb = Q[lo:hi].copy()
+        Sb = S[lo:hi].copy()
+        Pb = P[lo:hi].copy()
+        ab = nacc[lo:hi].copy()
+        fb = failed[lo:hi].copy()
+        g = np.empty((nb, d))
         xs = np.empty(d)
         vs = np.empty(d)
         gs = np.empty(d)
-        xp = data_ptr(xi)
+        lk = np.empty(m)
         lp = data_ptr(lk)
-        gp = data_ptr(g)
-        ui = u[i]
-        Wi = W[i]
-        Qi = Q[i]
-        Si = S[i]
-        Pi = P[i]
-        acc = nacc[i]
         for s in range(k0, k1):
             for j in range(m):
                 lk[j] = lam[s + 1, j]
-            un = eg(xp, lp, gp)
-            if not math.isfinite(un):
-                failed[i] = s + 1
-                break
-            w = un - ui
-            Wi += w
-            Pi += w
-            ui = un
-            fresh = True
-            in_block = False
-            reject_all = False
-            e0 = 0.0
-            s_saved = 0.0
-            u_saved = 0.0
-            for o in range(n_ops):
-                op = ops[o]
-                if op == OP_R:
-                    h = c1[o]
-                    for j in range(d):
-                        xi[j] += h * vi[j]
-                    fresh = False
+            for b in range(nb):
+                if fb[b] >= 0:
                     continue
-                if op == OP_O:
-                    k_old = _kinetic2(vi)
-                    for j in range(d):
-                        vi[j] = c1[o] * vi[j] + c2[o] * normal(st)
-                    Qi += half_m * (_kinetic2(vi) - k_old)
+                xp = row_ptr(xb, b)
+                gp = row_ptr(g, b)
+                ui = eg(xp, lp, gp)
+                if not math.isfinite(ui):
+                    fb[b] = s + 1
+                    continue
+                w = ui - ub[b]
+                Wi = Wb[b] + w
+                Pi = Pb[b] + w
+                Qi = Qb[b]
+                Si = Sb[b]
+                fresh = True
+                in_block = False
+                reject_all = False
+                e0 = 0.0
+                s_saved = 0.0
+                u_saved = 0.0
+                for o in range(n_ops):
+                    op = ops[o]
+                    if op == OP_R:
+                        h = c1[o]
+                        for j in range(d):
+                            xb[b, j] += h * vb[b, j]
+                        fresh = False
+                        continue
+                    if op == OP_O:
+                        k_old = _sq(vb, b)
+                        for j in range(d):
+                            vb[b, j] = c1[o] * vb[b, j] + c2[o] * normal(st, b)
+                        Qi += half_m * (_sq(vb, b) - k_old)
+                        continue
+                    if not fresh:
+                        un = eg(xp, lp, gp)
+                        if math.isnan(un) or un == -math.inf:
+                            fb[b] = s + 1
+                            break
+                        if un == math.inf:
+                            if not in_block:
+                                fb[b] = s + 1
+                                break
+                            # an infinite-energy proposal inside a block is just rejected
+                            reject_all = True
+                        else:
+                            Si += un - ui
+                            if not in_block:
+                                Pi += un - ui
+                        ui = un
+                        fresh = True
+                    if op == OP_V:
+                        if reject_all:
+                            continue
+                        h = c1[o]
+                        k_old = _sq(vb, b)
+                        for j in range(d):
+                            vb[b, j] -= h * g[b, j]
+                        dk = half_m * (_sq(vb, b) - k_old)
+                        Si += dk
+                        if not in_block:
+                            Pi += dk
+                    elif op == OP_OPEN:
+                        in_block = True
+                        reject_all = False
+                        for j in range(d):
+                            xs[j] = xb[b, j]
+                            vs[j] = vb[b, j]
+                            gs[j] = g[b, j]
+                        u_saved = ui
+                        s_saved = Si
+                        e0 = ui + half_m * _sq(vb, b)
+                    else:  # OP_CLOSE
+                        in_block = False
+                        de = ui + half_m * _sq(vb, b) - e0
+                        if (not reject_all) and math.isfinite(de) and (
+                                de <= 0.0 or uniform(st, b) < math.exp(-beta * de)):
+                            ab[b] += 1
+                        else:
+                            for j in range(d):
+                                xb[b, j] = xs[j]
+                                vb[b, j] = -vs[j]
+                                g[b, j] = gs[j]
+                            ui = u_saved
+                            Si = s_saved
+                        reject_all = False
+                if fb[b] >= 0:
                     continue
                 if not fresh:
                     un = eg(xp, lp, gp)
-                    if math.isnan(un) or un == -math.inf:
-                        failed[i] = s + 1
-                        break
-                    if un == math.inf:
-                        if not in_block:
-                            failed[i] = s + 1
-                            break
-                        # an infinite-energy proposal inside a block is simply rejected
-                        reject_all = True
-                    else:
-                        Si += un - ui
-                        if not in_block:
-                            Pi += un - ui
-                    ui = un
-                    fresh = True
-                if op == OP_V:
-                    if reject_all:
+                    if not math.isfinite(un):
+                        fb[b] = s + 1
                         continue
-                    h = c1[o]
-                    k_old = _kinetic2(vi)
-                    for j in range(d):
-                        vi[j] -= h * g[j]
-                    dk = half_m * (_kinetic2(vi) - k_old)
-                    Si += dk
-                    if not in_block:
-                        Pi += dk
-                elif op == OP_OPEN:
-                    in_block = True
-                    reject_all = False
-                    for j in range(d):
-                        xs[j] = xi[j]
-                        vs[j] = vi[j]
-                        gs[j] = g[j]
-                    u_saved = ui
-                    s_saved = Si
-                    e0 = ui + half_m * _kinetic2(vi)
-                else:  # OP_CLOSE
-                    in_block = False
-                    de = ui + half_m * _kinetic2(vi) - e0
-                    if (not reject_all) and math.isfinite(de) and (
-                            de <= 0.0 or uniform(st) < math.exp(-beta * de)):
-                        acc += 1
-                    else:
-                        for j in range(d):
-                            xi[j] = xs[j]
-                            vi[j] = -vs[j]
-                            g[j] = gs[j]
-                        ui = u_saved
-                        Si = s_saved
-                    reject_all = False
-            if failed[i] >= 0:
-                break
-            if not fresh:
-                un = eg(xp, lp, gp)
-                if not math.isfinite(un):
-                    failed[i] = s + 1
-                    break
-                Si += un - ui
-                Pi += un - ui
-                ui = un
-            if rec_every > 0:
-                _record(s + 1, rec_every, rec_off, i, Wi, Qi, xi, rec_W, rec_Q, rec_x)
-        x[i] = xi
-        v[i] = vi
-        rng[i] = st
-        u[i] = ui
-        W[i] = Wi
-        Q[i] = Qi
-        S[i] = Si
-        P[i] = Pi
-        nacc[i] = acc
+                    Si += un - ui
+                    Pi += un - ui
+                    ui = un
+                ub[b] = ui
+                Wb[b] = Wi
+                Qb[b] = Qi
+                Sb[b] = Si
+                Pb[b] = Pi
+                if rec_every > 0:
+                    _record(s + 1, rec_every, rec_off, lo + b, Wi, Qi, xb, b,
+                            rec_W, rec_Q, rec_x)
+        x[lo:hi] = xb
+        v[lo:hi] = vb
+        rng[lo:hi] = st
+        u[lo:hi] = ub
+        W[lo:hi] = Wb
+        Q[lo:hi] = Qb
+        S[lo:hi] = Sb
+        P[lo:hi] = Pb
+        nacc[lo:hi] = ab
+        failed[lo:hi] = fb
+
+
+_GENERIC = {
+    "overdamped": njit(OVERDAMPED_SIG, parallel=True, cache=True)(overdamped_chunk),
+    "splitting": njit(SPLITTING_SIG, parallel=True, cache=True)(splitting_chunk),
+}
+_SOURCES = {"overdamped": overdamped_chunk, "splitting": splitting_chunk}
+_SPECIALIZED = {}
+
+
+def kernel(name, specialize=False):
+    """The chunk kernel ``name`` ('overdamped' or 'splitting').
+
+    Generic (default): one cached compile, the potential called through a pointer.
+    Specialized: the same source compiled per process without a signature, so the
+    potential's adapter arrives as a dispatcher and LLVM inlines it into the step loop
+    (measured ~1.6x per step for cheap potentials). Each (kernel, potential) pair then
+    costs a compile of a few seconds once per process; nothing is cached on disk, so it
+    cannot go stale.
+    """
+    if not specialize:
+        return _GENERIC[name]
+    fn = _SPECIALIZED.get(name)
+    if fn is None:
+        fn = _SPECIALIZED[name] = njit(parallel=True)(_SOURCES[name])
+    return fn
 
 
 @njit(types.void(U2, F1, F1, F2), parallel=True, cache=True)
 def init_gaussian(rng, mean, std, out):
     """out[i, j] = mean[j] + std[j] * xi_ij, from trajectory i's stream."""
     for i in prange(out.shape[0]):
-        st = rng[i]
         for j in range(out.shape[1]):
-            out[i, j] = mean[j] + std[j] * normal(st)
+            out[i, j] = mean[j] + std[j] * normal(rng, i)
 
 
 @njit(types.void(U2, F1, F1, F2), parallel=True, cache=True)
@@ -307,7 +358,7 @@ def init_inverse_cdf(rng, grid, cdf, out):
     """1-D exact sampling: x = C^{-1}(u) with C the tabulated CDF (linear in each cell)."""
     m = grid.shape[0]
     for i in prange(out.shape[0]):
-        t = uniform(rng[i]) * cdf[m - 1]
+        t = uniform(rng, i) * cdf[m - 1]
         j = np.searchsorted(cdf, t, side="right") - 1
         if j < 0:
             j = 0
@@ -316,4 +367,3 @@ def init_inverse_cdf(rng, grid, cdf, out):
         span = cdf[j + 1] - cdf[j]
         f = (t - cdf[j]) / span if span > 0 else 0.5
         out[i, 0] = grid[j] + f * (grid[j + 1] - grid[j])
-

@@ -17,6 +17,8 @@ from .systems import System
 
 __all__ = ["simulate", "IntegrationError"]
 
+SPECIALIZE_ABOVE = 10**9  # particle-steps; below this the compile costs more than it saves
+
 
 class IntegrationError(FloatingPointError):
     """Some trajectories' energies became NaN/inf (blow-up or a bad potential)."""
@@ -61,7 +63,8 @@ def _initial_arrays(init, n_traj, dim, underdamped):
 
 def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
              init="equilibrium", record_every=0, record_positions=False,
-             chunk_steps=None, chunk_traj=None, n_threads=None, on_failure="raise"):
+             chunk_steps=None, chunk_traj=None, n_threads=None, on_failure="raise",
+             specialize=None):
     """Drive ``n_traj`` independent trajectories of ``system`` through ``protocol``.
 
     Each step k = 1..N switches lam_{k-1} -> lam_k at fixed state (work
@@ -89,6 +92,10 @@ def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
     on_failure : "raise" (default) raises :class:`IntegrationError` naming the
         trajectories and steps whose energy became NaN/inf; "nan" marks them in
         ``Run.failed`` with NaN work/heat and carries on.
+    specialize : compile the kernel with the potential inlined (~1.6x faster per step for
+        cheap potentials, but a few seconds of compilation once per process and system).
+        None (default) does so when the run has at least SPECIALIZE_ABOVE particle-steps.
+        Results are identical either way up to floating-point contraction by the compiler.
     """
     if not isinstance(system, System):
         raise TypeError(f"system must be a neqsim System, got {type(system).__name__}")
@@ -115,6 +122,9 @@ def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
     chunk_traj = n_traj if chunk_traj is None else _check_int("chunk_traj", chunk_traj, 1)
     underdamped = isinstance(integrator, Langevin)
     dim = system.dim
+    if specialize is None:
+        specialize = n_traj * protocol.n_steps * dim >= SPECIALIZE_ABOVE
+    kern = _kernels.kernel("splitting" if underdamped else "overdamped", bool(specialize))
     user_init = None if isinstance(init, str) or not isinstance(init, (np.ndarray, list, tuple)) \
         else _initial_arrays(init, n_traj, dim, underdamped)
 
@@ -131,7 +141,8 @@ def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
     rec_W = np.zeros((n_traj, n_rec))
     rec_Q = np.zeros((n_traj, n_rec))
     rec_x = np.zeros((n_traj, n_rec, rec_x_dim))
-    info = {"chunk_steps": chunk_steps, "chunk_traj": chunk_traj}
+    info = {"chunk_steps": chunk_steps, "chunk_traj": chunk_traj,
+            "specialized": bool(specialize)}
 
     old_threads = numba.get_num_threads()
     if n_threads is not None:
@@ -177,12 +188,12 @@ def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
                 k1 = min(k0 + chunk_steps, N)
                 if underdamped:
                     c1, c2 = integrator.coefficients(beta)
-                    _kernels.splitting_chunk(system.kernel_function, lam, k0, k1, integrator.ops,
+                    kern(system.kernel_function, lam, k0, k1, integrator.ops,
                                              c1, c2, beta, integrator.mass, x, v, u, rng,
                                              W, Q, S, P, nacc, failed, record_every, 0,
                                              rW, rQ, rx)
                 else:
-                    _kernels.overdamped_chunk(system.kernel_function, lam, k0, k1,
+                    kern(system.kernel_function, lam, k0, k1,
                                               bool(integrator.metropolized), beta,
                                               integrator.dt, integrator.gamma, x, u, rng,
                                               W, Q, P, nacc, failed, record_every, 0,

@@ -121,7 +121,7 @@ def sample_positions(system, lam0, beta, init, rng, n, info):
         nacc = np.zeros(n, dtype=np.int64)
         failed = np.full(n, -1, dtype=np.int64)
         e2, e3 = np.empty((n, 0)), np.empty((n, 0, dim))
-        _kernels.overdamped_chunk(system.kernel_function, lam, 0, lam.shape[0] - 1, True, beta,
+        _kernels.kernel("overdamped")(system.kernel_function, lam, 0, lam.shape[0] - 1, True, beta,
                                   float(init.dt), 1.0, out, u, rng, z, z.copy(), z.copy(),
                                   nacc, failed, 0, 0, e2, e2, e3)
         if np.any(failed >= 0) or not np.all(np.isfinite(out)):
