@@ -98,7 +98,7 @@ def _workload(name, system, proto, integ, seed, numpy_fn, repeat, rows):
     warm = nq.simulate(system, proto, integ, n_traj=10, seed=seed)
     n = numpy_fn.n
     full = nq.simulate(system, proto, integ, n_traj=n, seed=seed, specialize=False)
-    init = full.x0 if full.v is None else (full.x0, full.v)  # same start for every version
+    init = full.x0 if full.v0 is None else (full.x0, full.v0)  # same start for every version
     del warm
     for spec in (False, True):
         times[spec], run = timed(lambda: nq.simulate(system, proto, integ, n_traj=n, seed=seed,
@@ -130,7 +130,7 @@ def main(argv=None):
     proto_b = nq.protocols.linear([2.0, 0.0], [2.0, 1.0], N)
 
     def np_b(full):
-        return numpy_baoab_dw(full.x0[:, 0].copy(), full.v[:, 0].copy(), proto_b.values[:, 1],
+        return numpy_baoab_dw(full.x0[:, 0].copy(), full.v0[:, 0].copy(), proto_b.values[:, 1],
                               0.01, 1.0, 1.0, 1.0, np.random.default_rng(2))[0]
     np_b.n = n
     _workload("(b) BAOAB double well", dw, proto_b,

@@ -20,7 +20,8 @@ class Run:
         at any time step (equal to ``work`` for Metropolized kernels).
     initial_energy, final_energy : E = U (+ kinetic) at the start and end; per trajectory
         ``final_energy - initial_energy == work + heat (+ shadow_work)`` to round-off.
-    x0, x, v : initial and final positions (n_traj, dim) and final velocities (or None).
+    x0, x : initial and final positions (n_traj, dim).
+    v0, v : initial and final velocities (underdamped integrators), else None.
     acceptance : (n_traj,) acceptance rate of Metropolized kernels, else None.
     failed : (n_traj,) bool mask of trajectories whose energy became non-finite (only
         with ``on_failure="nan"``; their W/Q are NaN), else all False.
@@ -30,7 +31,7 @@ class Run:
     """
 
     def __init__(self, *, work, heat, shadow_work, path_work, initial_energy, final_energy,
-                 x0, x, v, acceptance, failed, trace, protocol, integrator, system, beta,
+                 x0, x, v0, v, acceptance, failed, trace, protocol, integrator, system, beta,
                  seed, info):
         self.work = work
         self.heat = heat
@@ -40,6 +41,7 @@ class Run:
         self.final_energy = final_energy
         self.x0 = x0
         self.x = x
+        self.v0 = v0
         self.v = v
         self.acceptance = acceptance
         self.failed = failed

@@ -168,7 +168,8 @@ def _harmonic_eg(x, lam, out):
 
 
 def harmonic_trap(dim=1):
-    """U = k/2 |x - c|^2 with controls (c_1, ..., c_dim, k).
+    """U = k/2 |x - c|^2 with controls (c, k) in one dimension, (c0, ..., c{dim-1}, k)
+    in general.
 
     Exact: equilibrium N(c, I / (beta k)); F = -(dim / (2 beta)) log(2 pi / (beta k)).
     Dragging c is the moving trap (dF = 0); changing k is the breathing trap,
