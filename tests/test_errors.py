@@ -40,7 +40,7 @@ def test_integrator_parameters(make):
 
 @pytest.mark.parametrize("splitting,msg", [
     ("V R O H R V", "step boundary"), ("V R O", "palindromic"), ("O O", "at least one V"),
-    ("V { R } } V", "braces"), ("V R X R V", "unknown"),
+    ("V { R } } V", "braces"), ("V R X R V", "unknown"), ("V { R O R } V", "inside"),
 ])
 def test_bad_splittings(splitting, msg):
     with pytest.raises(ValueError, match=msg):

@@ -39,11 +39,15 @@ def test_threads_and_chunks(well, integ):
 
 
 @pytest.mark.parametrize("integ", [nq.EulerMaruyama(dt=0.01), nq.MALA(dt=0.1),
+                                   nq.Langevin(dt=0.05, splitting="V R O R V"),
                                    nq.Langevin(dt=0.05, splitting="O V R V O"),
-                                   nq.GHMC(dt=0.3)], ids=repr)
+                                   nq.Langevin(dt=0.05, splitting="R V O V R"),
+                                   nq.Langevin(dt=0.05, splitting="O { R V R } O"),
+                                   nq.GHMC(dt=0.3), nq.VelocityVerlet(dt=0.05)], ids=repr)
 def test_specialized_kernels_bit_identical(integ):
-    """The inlined, dimension-specialized kernels do the same arithmetic as the cached
-    generic ones (2-D to exercise the unrolled dimension loops)."""
+    """The inlined, dimension-specialized kernels (splittings unrolled into straight-line
+    code) do the same arithmetic as the cached generic ones (2-D to exercise the
+    unrolled dimension loops)."""
     trap2 = nq.systems.harmonic_trap(dim=2)
     proto = nq.protocols.linear([0.0, 0.0, 1.0], [1.0, -1.0, 3.0], 40)
     kw = dict(n_traj=101, seed=77, record_every=5, record_positions=True)

@@ -19,6 +19,7 @@ work of a switch costs one call that also yields the gradient the kernel needs.
 ``failed[i]`` is -1 while trajectory i is healthy, else the step at which its energy
 became NaN (or +inf where that is not a legitimate rejection); it is then frozen.
 """
+import inspect
 import math
 import types as pytypes
 
@@ -329,6 +330,110 @@ def splitting_chunk(eg, lam, k0, k1, ops, c1, c2, beta, mass,
         failed[lo:hi] = fb
 
 
+def _splitting_source(ops):
+    """Source of ``splitting_chunk`` with the sub-step loop unrolled for one splitting.
+
+    Which sub-steps need a fresh energy and which lie inside a Metropolized block is
+    decided here, once, instead of by flags in every step; the emitted statements are
+    exactly those the interpreter in ``splitting_chunk`` executes, in the same order, so
+    the results are bit-identical (tested for every built-in splitting).
+    """
+    lines = []
+    emit = lines.append
+    fresh = True
+    in_block = False
+
+    def evaluate():
+        emit("un = eg(xp, lp, gp)")
+        if in_block:
+            emit("if math.isnan(un) or un == -math.inf:")
+            emit("    fb[b] = s + 1")
+            emit("    break")
+            emit("if un == math.inf:")
+            emit("    reject_all = True")
+            emit("else:")
+            emit("    Si += un - ui")
+        else:
+            emit("if not math.isfinite(un):")
+            emit("    fb[b] = s + 1")
+            emit("    break")
+            emit("Si += un - ui")
+            emit("Pi += un - ui")
+        emit("ui = un")
+
+    for o, op in enumerate(ops):
+        if op == OP_R:
+            emit("for j in range(d):")
+            emit(f"    xb[b, j] += c1[{o}] * vb[b, j]")
+            fresh = False
+            continue
+        if op == OP_O:
+            # |v|^2 is carried in v2 between sub-steps (R leaves v alone): the same
+            # value the interpreter recomputes, so the same bits, at half the work
+            emit("for j in range(d):")
+            emit(f"    vb[b, j] = c1[{o}] * vb[b, j] + c2[{o}] * normal(st, b)")
+            emit("v2n = _sq(vb, b)")
+            emit("Qi += half_m * (v2n - v2)")
+            emit("v2 = v2n")
+            continue
+        if not fresh:
+            evaluate()
+            fresh = True
+        if op == OP_V:
+            pad = ""
+            if in_block:
+                emit("if not reject_all:")
+                pad = "    "
+            emit(pad + "for j in range(d):")
+            emit(pad + f"    vb[b, j] -= c1[{o}] * g[b, j]")
+            emit(pad + "v2n = _sq(vb, b)")
+            emit(pad + "dk = half_m * (v2n - v2)")
+            emit(pad + "v2 = v2n")
+            emit(pad + "Si += dk")
+            if not in_block:
+                emit("Pi += dk")
+        elif op == OP_OPEN:
+            in_block = True
+            emit("reject_all = False")
+            emit("for j in range(d):")
+            emit("    xs[j] = xb[b, j]")
+            emit("    vs[j] = vb[b, j]")
+            emit("    gs[j] = g[b, j]")
+            emit("u_saved = ui")
+            emit("s_saved = Si")
+            emit("e0 = ui + half_m * v2")
+        else:
+            in_block = False
+            emit("de = ui + half_m * v2 - e0")
+            emit("if (not reject_all) and math.isfinite(de) and (")
+            emit("        de <= 0.0 or uniform(st, b) < math.exp(-beta * de)):")
+            emit("    ab[b] += 1")
+            emit("else:")
+            emit("    for j in range(d):")
+            emit("        xb[b, j] = xs[j]")
+            emit("        vb[b, j] = -vs[j]")
+            emit("        g[b, j] = gs[j]")
+            emit("    ui = u_saved")
+            emit("    Si = s_saved")
+            emit("    v2 = _sq(vb, b)")
+            emit("reject_all = False")
+    if not fresh:
+        evaluate()
+    emit("break")
+    body = "\n".join(" " * 20 + ln for ln in lines)
+
+    src = inspect.getsource(splitting_chunk)
+    start = src.index("                for o in range(n_ops):")
+    stop = src.index("                if fb[b] >= 0:\n                    continue\n                if not fresh:")
+    end = src.index("                ub[b] = ui\n")
+    head = ("                reject_all = False\n                v2 = _sq(vb, b)\n"
+            "                for _once in range(1):\n")
+    tail = "                if fb[b] >= 0:\n                    continue\n"
+    out = src[:start] + head + body + "\n" + tail + src[end:]
+    assert stop > start
+    return out.replace("def splitting_chunk(", "def splitting_chunk_unrolled(", 1)
+
+
 _GENERIC = {
     "overdamped": njit(OVERDAMPED_SIG, parallel=True, cache=True)(overdamped_chunk),
     "splitting": njit(SPLITTING_SIG, parallel=True, cache=True)(splitting_chunk),
@@ -337,7 +442,7 @@ _SOURCES = {"overdamped": overdamped_chunk, "splitting": splitting_chunk}
 _SPECIALIZED = {}
 
 
-def kernel(name, specialize=False, dim=None):
+def kernel(name, specialize=False, dim=None, ops=None):
     """The chunk kernel ``name`` ('overdamped' or 'splitting').
 
     Generic (default): one cached compile, the potential called through a pointer.
@@ -346,21 +451,26 @@ def kernel(name, specialize=False, dim=None):
     dispatcher and LLVM inlines it and unrolls the per-dimension loops (measured 1.3x
     for EM and 2x for BAOAB in one dimension). Each (kernel, potential, dim) costs a
     compile of a few seconds once per process; nothing is cached on disk, so it cannot
-    go stale. The arithmetic is the same, so results are bit-identical to the generic
-    kernel (tested).
+    go stale. The splitting kernel is also unrolled for the given sub-step sequence
+    ``ops`` (see ``_splitting_source``). The arithmetic is the same, so results are
+    bit-identical to the generic kernel (tested).
     """
     if not specialize:
         return _GENERIC[name]
-    key = (name, int(dim))
+    key = (name, int(dim), None if ops is None else tuple(int(o) for o in ops))
     fn = _SPECIALIZED.get(key)
     if fn is None:
-        src = _SOURCES[name]
         const = int(dim)
-        glb = dict(src.__globals__)
+        glb = dict(globals())
         glb["_ndim"] = njit(inline="always")(lambda x: const)
-        clone = pytypes.FunctionType(src.__code__, glb, src.__name__, src.__defaults__,
-                                     src.__closure__)
-        fn = _SPECIALIZED[key] = njit(parallel=True)(clone)
+        if name == "splitting" and ops is not None:
+            exec(compile(_splitting_source(key[2]), "<neqsim splitting kernel>", "exec"), glb)
+            src = glb["splitting_chunk_unrolled"]
+        else:
+            src = _SOURCES[name]
+            src = pytypes.FunctionType(src.__code__, glb, src.__name__, src.__defaults__,
+                                       src.__closure__)
+        fn = _SPECIALIZED[key] = njit(parallel=True)(src)
     return fn
 
 

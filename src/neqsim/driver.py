@@ -17,7 +17,7 @@ from .systems import System
 
 __all__ = ["simulate", "IntegrationError"]
 
-SPECIALIZE_ABOVE = 10**9  # particle-steps; below this the compile costs more than it saves
+SPECIALIZE_ABOVE = 2 * 10**9  # particle-steps; below, the ~8 s compile costs more than it saves
 
 
 class IntegrationError(FloatingPointError):
@@ -124,7 +124,8 @@ def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
     dim = system.dim
     if specialize is None:
         specialize = n_traj * protocol.n_steps * dim >= SPECIALIZE_ABOVE
-    kern = _kernels.kernel("splitting" if underdamped else "overdamped", bool(specialize), dim)
+    kern = _kernels.kernel("splitting" if underdamped else "overdamped", bool(specialize), dim,
+                           integrator.ops if underdamped else None)
     user_init = None if isinstance(init, str) or not isinstance(init, (np.ndarray, list, tuple)) \
         else _initial_arrays(init, n_traj, dim, underdamped)
 

@@ -118,6 +118,11 @@ def parse_splitting(splitting):
         depth += (c == "{") - (c == "}")
         if depth < 0 or depth > 1:
             raise ValueError(f"splitting {splitting!r}: braces must be balanced and not nested")
+        if depth and c == "O":
+            # accepting on the energy change is exact only for a deterministic,
+            # volume-preserving block; an O inside would make it a biased kernel
+            raise ValueError(f"splitting {splitting!r}: O cannot be inside a Metropolized "
+                             "{ } block (only V and R are deterministic)")
     if depth:
         raise ValueError(f"splitting {splitting!r}: unbalanced braces")
     mirror = [{"{": "}", "}": "{"}.get(c, c) for c in reversed(tokens)]
