@@ -11,15 +11,16 @@ it, and E_N - E_0 = W + Q (+ W_shadow) for every trajectory.
 """
 from . import _cache  # noqa: F401  (must precede every cached kernel)
 from . import integrators, protocols, systems
-from .driver import IntegrationError, simulate
+from .driver import IntegrationError, resume, simulate
 from .initial import Equilibrate
 from .integrators import GHMC, MALA, EulerMaruyama, Langevin, VelocityVerlet
 from .protocols import Protocol
 from .run import Run
+from .runfile import RunFileError, open_run
 from .systems import System, from_functions, potential
 
 __version__ = "0.1.0"
 
-__all__ = ["simulate", "Run", "System", "Protocol", "Equilibrate", "IntegrationError",
+__all__ = ["simulate", "resume", "open_run", "RunFileError", "Run", "System", "Protocol", "Equilibrate", "IntegrationError",
            "from_functions", "potential", "systems", "protocols", "integrators",
            "EulerMaruyama", "MALA", "Langevin", "GHMC", "VelocityVerlet", "__version__"]

@@ -60,7 +60,7 @@ def _record(s1, rec_every, rec_off, i, Wi, Qi, xb, b, rec_W, rec_Q, rec_x):
         if 0 <= c < rec_W.shape[1]:
             rec_W[i, c] = Wi
             rec_Q[i, c] = Qi
-            if rec_x.shape[1] > 0:
+            if rec_x.shape[2] > 0:
                 for j in range(xb.shape[1]):
                     rec_x[i, c, j] = xb[b, j]
 

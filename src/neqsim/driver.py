@@ -1,23 +1,32 @@
-"""``simulate``: validate inputs, then drive the kernels chunk by chunk in Python."""
+"""``simulate`` and ``resume``: validate, then drive the kernels block by block in Python.
+
+Trajectories are processed in blocks of ``chunk_traj`` and each block in kernel calls of
+some number of steps. Between calls (never inside a kernel) the driver checks for
+blow-ups, advances the progress bar and, when writing a run file, saves results and
+checkpoints (see :mod:`neqsim.runfile`). Neither the blocking nor the number of steps per
+call changes a single bit of the results: trajectory i's noise depends only on
+(seed, i).
+"""
 from __future__ import annotations
 
 import math
-import secrets
+import os
 import time
 
 import numba
 import numpy as np
 
 from . import _kernels, _rng
-from .initial import sample_positions
-from .integrators import EulerMaruyama, Integrator, Langevin
-from .protocols import as_protocol
+from ._job import Job, check_int
+from .initial import make_sampler
+from .progress import progress_bar, wants_progress
 from .run import Run
-from .systems import System
 
-__all__ = ["simulate", "IntegrationError"]
+__all__ = ["simulate", "resume", "IntegrationError"]
 
 SPECIALIZE_ABOVE = 2 * 10**9  # particle-steps; below, the ~8 s compile costs more than it saves
+BLOCK_BYTES = 64 * 2**20      # default working memory of one trajectory block
+TARGET_CALL_S = 1.0           # adaptive kernel calls last about this long
 
 
 class IntegrationError(FloatingPointError):
@@ -29,40 +38,9 @@ class IntegrationError(FloatingPointError):
         self.steps = steps
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _initial_arrays(init, n_traj, dim, underdamped):
-    """User-supplied initial state: x, or (x, v) for underdamped integrators."""
-    if isinstance(init, tuple):
-        if len(init) != 2:
-            raise ValueError("init=(x0, v0) must be a pair of arrays")
-        x0, v0 = init
-    else:
-        x0, v0 = init, None
-    x0 = np.array(x0, dtype=np.float64)
-    if x0.ndim == 1 and dim == 1:
-        x0 = x0[:, None]
-    if x0.shape != (n_traj, dim):
-        raise ValueError(f"initial positions must have shape ({n_traj}, {dim}), got {x0.shape}")
-    if not np.all(np.isfinite(x0)):
-        raise ValueError("initial positions contain NaN or inf")
-    if v0 is not None:
-        if not underdamped:
-            raise ValueError("initial velocities were given to an overdamped integrator")
-        v0 = np.array(v0, dtype=np.float64)
-        if v0.ndim == 1 and dim == 1:
-            v0 = v0[:, None]
-        if v0.shape != (n_traj, dim) or not np.all(np.isfinite(v0)):
-            raise ValueError(f"initial velocities must be a finite ({n_traj}, {dim}) array")
-    return x0, v0
-
-
 def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
-             init="equilibrium", record_every=0, record_positions=False,
+             init="equilibrium", record_every=0, record_positions=False, out=None,
+             overwrite=False, resume=False, progress=None, checkpoint_every=10.0,
              chunk_steps=None, chunk_traj=None, n_threads=None, on_failure="raise",
              specialize=None):
     """Drive ``n_traj`` independent trajectories of ``system`` through ``protocol``.
@@ -85,172 +63,331 @@ def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
         ``Equilibrate(...)``, or initial arrays x0 / (x0, v0).
     record_every : record cumulative W, Q (and x if ``record_positions``) every that many
         steps (0: no traces).
-    chunk_steps, chunk_traj : work in blocks of steps / trajectories; results are
-        bit-identical for any choice.
+    out : path of a run file to stream results into (HDF5, docs/run-files.md). The
+        returned Run then reads from the file lazily, and memory stays bounded by the
+        block size however large ``n_traj`` is.
+    overwrite : replace an existing ``out`` (otherwise an existing file is an error).
+    resume : continue the run in an existing ``out`` (it must have been written with
+        the same configuration; start it if the file does not exist yet).
+    progress : show a progress bar (tqdm) between kernel calls; None: when stderr is a
+        terminal.
+    checkpoint_every : with ``out``, save the state of a long block at most this often
+        (seconds; 0 after every kernel call), so a kill loses at most that much work.
+        Finished blocks are always committed at once.
+    chunk_steps, chunk_traj : steps per kernel call and trajectories per block (default:
+        blocks of about 64 MB of working memory, calls of about a second when writing a
+        file or showing progress); results are bit-identical for any choice.
     n_threads : numba threads for this call (default: numba's current setting); results
         do not depend on it.
     on_failure : "raise" (default) raises :class:`IntegrationError` naming the
         trajectories and steps whose energy became NaN/inf; "nan" marks them in
         ``Run.failed`` with NaN work/heat and carries on.
-    specialize : compile the kernel with the potential inlined (~1.6x faster per step for
-        cheap potentials, but a few seconds of compilation once per process and system).
-        None (default) does so when the run has at least SPECIALIZE_ABOVE particle-steps.
-        The arithmetic is the same, so results are bit-identical either way (tested).
+    specialize : compile the kernel with the potential inlined (~1.6-3x faster per step
+        for cheap potentials, but several seconds of compilation once per process and
+        system). None (default) does so when the run has at least SPECIALIZE_ABOVE
+        particle-steps. The arithmetic is the same, so results are bit-identical.
     """
-    if not isinstance(system, System):
-        raise TypeError(f"system must be a neqsim System, got {type(system).__name__}")
-    if not isinstance(integrator, Integrator):
-        raise TypeError(f"integrator must be a neqsim integrator, got {type(integrator).__name__}")
-    protocol = as_protocol(protocol)
-    if protocol.n_controls != system.n_controls:
-        raise ValueError(f"{system.name} takes {system.n_controls} control(s) "
-                         f"{system.control_names}, but the protocol has {protocol.n_controls}")
-    n_traj = _check_int("n_traj", n_traj, 1)
-    beta = float(beta)
-    if not (math.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
-    if seed is None:
-        seed = secrets.randbits(63)
-    seed = int(seed)
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed}")
-    record_every = _check_int("record_every", record_every, 0)
-    if on_failure not in ("raise", "nan"):
-        raise ValueError(f"on_failure must be 'raise' or 'nan', got {on_failure!r}")
-    N = protocol.n_steps
-    chunk_steps = N if chunk_steps is None else _check_int("chunk_steps", chunk_steps, 1)
-    chunk_traj = n_traj if chunk_traj is None else _check_int("chunk_traj", chunk_traj, 1)
-    underdamped = isinstance(integrator, Langevin)
-    dim = system.dim
-    if specialize is None:
-        specialize = n_traj * protocol.n_steps * dim >= SPECIALIZE_ABOVE
-    kern = _kernels.kernel("splitting" if underdamped else "overdamped", bool(specialize), dim,
-                           integrator.ops if underdamped else None)
-    user_init = None if isinstance(init, str) or not isinstance(init, (np.ndarray, list, tuple)) \
-        else _initial_arrays(init, n_traj, dim, underdamped)
+    job = Job.build(system, protocol, integrator, n_traj, beta=beta, seed=seed, init=init,
+                    record_every=record_every, record_positions=record_positions,
+                    on_failure=on_failure)
+    options = _Options(job, chunk_steps, chunk_traj, n_threads, specialize, progress,
+                       checkpoint_every, streaming=out is not None)
+    if out is None:
+        if resume or overwrite:
+            raise ValueError("resume= and overwrite= apply to run files: pass out=")
+        sink = _MemorySink(job)
+        _execute(job, sink, options)
+        return sink.run(options)
+    from . import runfile
+    path = os.fspath(out)
+    if resume and os.path.exists(path):
+        config, arrays, marker = runfile.read_stored(path)
+        diffs = job.differences({k: v for k, v in config.items()
+                                 if not k.startswith(("_", "version_", "convention_"))
+                                 and k not in ("created", "energy_units", "time_units")},
+                                arrays)
+        if diffs:
+            raise runfile.RunFileError(path, "was written with a different configuration; "
+                                             "refusing to resume: " + "; ".join(diffs))
+        return _continue(path, job, marker, options, chunk_traj)
+    runfile.create(path, job, overwrite=overwrite, chunk_traj=options.chunk_traj)
+    return _continue(path, job, (0, 0, 0, 0), options, chunk_traj)
 
-    lam = protocol.values.copy()  # kernels take writable arrays (one signature)
-    n_rec = N // record_every + 1 if record_every else 0
-    rec_x_dim = dim if (record_every and record_positions) else 0
 
-    out = {k: np.zeros(n_traj) for k in ("W", "Q", "S", "P", "E0", "E1")}
-    x0_all = np.empty((n_traj, dim))
-    x_all = np.empty((n_traj, dim))
-    v_all = np.empty((n_traj, dim)) if underdamped else None
-    v0_all = np.empty((n_traj, dim)) if underdamped else None
-    nacc_all = np.zeros(n_traj, dtype=np.int64)
-    failed_all = np.full(n_traj, -1, dtype=np.int64)
-    rec_W = np.zeros((n_traj, n_rec))
-    rec_Q = np.zeros((n_traj, n_rec))
-    rec_x = np.zeros((n_traj, n_rec, rec_x_dim))
-    info = {"chunk_steps": chunk_steps, "chunk_traj": chunk_traj,
-            "specialized": bool(specialize)}
+def resume(path, *, system=None, progress=None, checkpoint_every=10.0, chunk_steps=None,
+           chunk_traj=None, n_threads=None, specialize=None):
+    """Continue an interrupted run file to the result an uninterrupted run would give.
+
+    Everything that determines the numbers comes from the file; ``system`` is needed
+    only for user-defined potentials (built-ins are rebuilt by name) and must compute
+    the same energies as the original (checked at probe points). The other options are
+    execution choices and do not change the results. Returns the completed Run.
+    """
+    from . import runfile
+    path = os.fspath(path)
+    config, arrays, marker = runfile.read_stored(path)
+    try:
+        job = Job.from_stored(path, config, arrays, system=system)
+    except ValueError as e:
+        if isinstance(e, runfile.RunFileError):
+            raise
+        raise runfile.RunFileError(path, str(e).removeprefix(f"{path}: ")) from None
+    from ._job import fingerprint
+    if any(not np.array_equal(arrays.get(k), v, equal_nan=True)
+           for k, v in fingerprint(job.system, job.protocol).items()):
+        raise runfile.RunFileError(path, "the system given computes different energies than "
+                                         "the one that wrote the file; refusing to resume")
+    options = _Options(job, chunk_steps, chunk_traj, n_threads, specialize, progress,
+                       checkpoint_every, streaming=True)
+    return _continue(path, job, marker, options, chunk_traj)
+
+
+def _continue(path, job, marker, options, chunk_traj):
+    from . import runfile
+    if marker[0] >= job.n_traj:
+        raise runfile.RunFileError(path, "is already complete; nothing to resume (read it "
+                                         "with nq.open_run)")
+    writer = runfile.Writer(path, job)
+    try:
+        # the checkpoint slots hold at most the file's block size
+        options.chunk_traj = min(chunk_traj or writer.capacity, writer.capacity)
+        _execute(job, writer, options)
+    finally:
+        writer.close()
+    return runfile.open_run(path, system=job.system)
+
+
+class _Options:
+    """Execution choices: they change speed and memory, never results."""
+
+    def __init__(self, job, chunk_steps, chunk_traj, n_threads, specialize, progress,
+                 checkpoint_every, streaming):
+        N = job.n_steps
+        self.chunk_steps = None if chunk_steps is None else check_int("chunk_steps",
+                                                                      chunk_steps, 1)
+        if chunk_traj is None:
+            chunk_traj = max(256, BLOCK_BYTES // job.bytes_per_trajectory())
+        self.chunk_traj = min(check_int("chunk_traj", chunk_traj, 1), job.n_traj)
+        self.n_threads = None if n_threads is None else check_int("n_threads", n_threads, 1)
+        if specialize is None:
+            specialize = job.n_traj * N * job.system.dim >= SPECIALIZE_ABOVE
+        self.specialize = bool(specialize)
+        self.progress = wants_progress(progress)
+        self.checkpoint_every = float(checkpoint_every)
+        if not self.checkpoint_every >= 0:
+            raise ValueError(f"checkpoint_every must be >= 0 seconds, got {checkpoint_every!r}")
+        # several calls per block only pay off with something to do between them
+        self.adaptive = self.chunk_steps is None and (streaming or self.progress)
+
+
+class _MemorySink:
+    """Keeps everything in memory; the block-writing interface of runfile.Writer."""
+
+    def __init__(self, job):
+        n, d = job.n_traj, job.system.dim
+        self.job = job
+        self.marker = (0, 0, 0, 0)
+        self.totals = {k: np.full(n, np.nan) for k in
+                       ("work", "heat", "shadow_work", "path_work", "initial_energy",
+                        "final_energy")}
+        for k in ("x0", "x", "v0", "v"):
+            self.totals[k] = np.empty((n, d))
+        self.totals["n_accepted"] = np.zeros(n, dtype=np.int64)
+        self.totals["failed_step"] = np.full(n, -1, dtype=np.int64)
+        self.rec = (np.zeros((n, job.n_rec)), np.zeros((n, job.n_rec)),
+                    np.zeros((n, job.n_rec, job.rec_dim)))
+        self.info = {}
+
+    def trace_buffers(self, a, b):
+        return tuple(r[a:b] for r in self.rec)
+
+    def block_start(self, a, b, x0, v0, e0):
+        self.totals["x0"][a:b] = x0
+        if v0 is not None:
+            self.totals["v0"][a:b] = v0
+        self.totals["initial_energy"][a:b] = e0
+
+    def trace(self, *args):
+        pass  # the kernel wrote straight into our arrays
+
+    def checkpoint(self, *args):
+        pass
+
+    def commit(self, a, b, finals):
+        for key, value in finals.items():
+            self.totals[key][a:b] = value
+
+    def run(self, options):
+        job, t = self.job, self.totals
+        underdamped = job.underdamped
+        failed = t["failed_step"] >= 0
+        N = job.n_steps
+        acceptance = None
+        if getattr(job.integrator, "metropolized", False):
+            acceptance = t["n_accepted"] / N
+        elif underdamped:
+            n_blocks = int(np.count_nonzero(job.integrator.ops == 3))
+            if n_blocks:
+                acceptance = t["n_accepted"] / (N * n_blocks)
+        trace = None
+        if job.record_every:
+            steps = np.arange(job.n_rec) * job.record_every
+            trace = {"step": steps, "time": steps * job.integrator.dt,
+                     "lam": job.protocol.values[steps], "work": self.rec[0],
+                     "heat": self.rec[1]}
+            if job.rec_dim:
+                trace["x"] = self.rec[2]
+        info = dict(self.info, chunk_traj=options.chunk_traj, specialized=options.specialize)
+        if np.any(failed):
+            info["failed_steps"] = t["failed_step"][failed]
+        return Run(work=t["work"], heat=t["heat"],
+                   shadow_work=t["shadow_work"] if underdamped else None,
+                   path_work=t["path_work"], initial_energy=t["initial_energy"],
+                   final_energy=t["final_energy"], x0=t["x0"], x=t["x"],
+                   v0=t["v0"] if underdamped else None, v=t["v"] if underdamped else None,
+                   acceptance=acceptance, failed=failed, trace=trace, protocol=job.protocol,
+                   integrator=job.integrator, system=job.system, beta=job.beta, seed=job.seed,
+                   info=info)
+
+
+def _execute(job, sink, options):
+    """Run every uncommitted trajectory of ``job`` into ``sink``."""
+    system, integ = job.system, job.integrator
+    underdamped, dim, N = job.underdamped, job.system.dim, job.n_steps
+    kern = _kernels.kernel("splitting" if underdamped else "overdamped", options.specialize,
+                           dim, integ.ops if underdamped else None)
+    lam = job.protocol.values.copy()  # kernels take writable arrays (one signature)
+    sampler = None
+    if job.init_x0 is None:
+        sampler, method = make_sampler(system, lam[0], job.beta, job.init)
+        getattr(sink, "info", {})["init_method"] = method
+    if underdamped:
+        c1, c2 = integ.coefficients(job.beta)
+
+    def step(state, k0, k1, rW, rQ, rx, a):
+        if underdamped:
+            kern(system.kernel_function, lam, k0, k1, integ.ops, c1, c2, job.beta, integ.mass,
+                 state["x"], state["v"], state["u"], state["rng"], state["W"], state["Q"],
+                 state["S"], state["P"], state["nacc"], state["failed"], job.record_every, 0,
+                 rW, rQ, rx)
+        else:
+            kern(system.kernel_function, lam, k0, k1, bool(integ.metropolized), job.beta,
+                 integ.dt, integ.gamma, state["x"], state["u"], state["rng"], state["W"],
+                 state["Q"], state["P"], state["nacc"], state["failed"], job.record_every, 0,
+                 rW, rQ, rx)
+        failed = state["failed"]
+        if job.on_failure == "raise" and np.any(failed >= 0):
+            idx = np.nonzero(failed >= 0)[0]
+            raise IntegrationError(
+                f"{system.name} with {integ!r}: energy became NaN/inf in {idx.size} "
+                f"trajector{'y' if idx.size == 1 else 'ies'} (first: trajectory "
+                f"{(idx[:5] + a).tolist()} at step {failed[idx[:5]].tolist()}); reduce dt or "
+                "check the potential. Pass on_failure='nan' to keep the healthy trajectories.",
+                idx + a, failed[idx])
 
     old_threads = numba.get_num_threads()
-    if n_threads is not None:
-        numba.set_num_threads(_check_int("n_threads", n_threads, 1))
-    t_start = time.perf_counter()
+    if options.n_threads is not None:
+        numba.set_num_threads(options.n_threads)
+    n_done = sink.marker[0]
+    bar = progress_bar(options.progress, job.n_traj, n_done, system.name)
     try:
-        for a in range(0, n_traj, chunk_traj):
-            b = min(a + chunk_traj, n_traj)
-            sl = slice(a, b)
-            n = b - a
-            rng = _rng.make_states(seed, n, first=a)
-            if user_init is None:
-                x = sample_positions(system, lam[0], beta, init, rng, n, info)
+        rate = None  # particle-steps per second, measured
+        while n_done < job.n_traj:
+            a = n_done
+            if sink.marker[2] > 0:  # a checkpointed block: continue it where it stopped
+                b, k = sink.marker[1], sink.marker[2]
+                state = sink.load_checkpoint()
+                x0, v0, e0 = sink.read_block_start(a, b)
             else:
-                x = user_init[0][sl].copy()
-            x0_all[sl] = x
-            if underdamped:
-                if user_init is not None and user_init[1] is not None:
-                    v = user_init[1][sl].copy()
+                b, k = min(a + options.chunk_traj, job.n_traj), 0
+                state, x0, v0, e0 = _start_block(job, sampler, a, b, getattr(sink, "info", {}))
+                sink.block_start(a, b, x0, v0, e0)
+            n = b - a
+            rW, rQ, rx = sink.trace_buffers(a, b) if isinstance(sink, _MemorySink) else (
+                np.zeros((n, job.n_rec)), np.zeros((n, job.n_rec)),
+                np.zeros((n, job.n_rec, job.rec_dim)))
+            if job.record_every:
+                if k > 0:
+                    sink.read_trace(a, b, k // job.record_every + 1, rW, rQ, rx)
+                elif job.rec_dim:
+                    rx[:, 0, :] = x0
+            bar.advance(n * k / N)
+            last_save = time.perf_counter()
+            while k < N:
+                if options.chunk_steps:
+                    k1 = min(k + options.chunk_steps, N)
+                elif not options.adaptive:
+                    k1 = N
+                elif rate is None:  # a short first call (tens of ms) measures the rate
+                    k1 = min(N, k + max(1, (1 << 22) // n))
                 else:
-                    v = np.empty((n, dim))
-                    sd = np.full(dim, 1.0 / math.sqrt(beta * integrator.mass))
-                    _kernels.init_gaussian(rng, np.zeros(dim), sd, v)
-            if underdamped:
-                v0_all[sl] = v
-            u, _ = _energies(system, x, lam[0])
-            kin0 = 0.5 * integrator.mass * np.sum(v * v, axis=1) if underdamped else 0.0
-            out["E0"][sl] = u + kin0
-            bad0 = ~np.isfinite(u)
-            if np.any(bad0):
-                raise IntegrationError(
-                    f"{system.name}: initial energy is not finite for trajectories "
-                    f"{(np.nonzero(bad0)[0][:10] + a).tolist()}", np.nonzero(bad0)[0] + a,
-                    np.zeros(int(bad0.sum()), dtype=np.int64))
-            W = np.zeros(n)
-            Q = np.zeros(n)
-            S = np.zeros(n)
-            P = np.zeros(n)
-            nacc = np.zeros(n, dtype=np.int64)
-            failed = np.full(n, -1, dtype=np.int64)
-            rW, rQ, rx = rec_W[sl], rec_Q[sl], rec_x[sl]
-            if record_every and rec_x_dim:
-                rx[:, 0, :] = x
-            for k0 in range(0, N, chunk_steps):
-                k1 = min(k0 + chunk_steps, N)
-                if underdamped:
-                    c1, c2 = integrator.coefficients(beta)
-                    kern(system.kernel_function, lam, k0, k1, integrator.ops,
-                                             c1, c2, beta, integrator.mass, x, v, u, rng,
-                                             W, Q, S, P, nacc, failed, record_every, 0,
-                                             rW, rQ, rx)
-                else:
-                    kern(system.kernel_function, lam, k0, k1,
-                                              bool(integrator.metropolized), beta,
-                                              integrator.dt, integrator.gamma, x, u, rng,
-                                              W, Q, P, nacc, failed, record_every, 0,
-                                              rW, rQ, rx)
-                if np.any(failed >= 0) and on_failure == "raise":
-                    idx = np.nonzero(failed >= 0)[0]
-                    raise IntegrationError(
-                        f"{system.name} with {integrator!r}: energy became NaN/inf in "
-                        f"{idx.size} trajector{'y' if idx.size == 1 else 'ies'} "
-                        f"(first: trajectory {(idx[:5] + a).tolist()} at step "
-                        f"{failed[idx[:5]].tolist()}); reduce dt or check the potential. "
-                        "Pass on_failure='nan' to keep the healthy trajectories.",
-                        idx + a, failed[idx])
-            kin1 = 0.5 * integrator.mass * np.sum(v * v, axis=1) if underdamped else 0.0
-            out["E1"][sl] = u + kin1
-            for key, arr in (("W", W), ("Q", Q), ("S", S), ("P", P)):
-                out[key][sl] = arr
-            x_all[sl] = x
-            if underdamped:
-                v_all[sl] = v
-            nacc_all[sl] = nacc
-            failed_all[sl] = failed
+                    k1 = min(N, k + max(1, int(rate * TARGET_CALL_S / n)))
+                t0 = time.perf_counter()
+                step(state, k, k1, rW, rQ, rx, a)
+                rate = n * (k1 - k) / max(time.perf_counter() - t0, 1e-6)
+                if job.record_every:
+                    r0 = 0 if k == 0 else k // job.record_every + 1
+                    sink.trace(a, b, r0, k1 // job.record_every + 1, rW, rQ, rx)
+                bar.advance(n * (k1 - k) / N)
+                k = k1
+                if k < N and time.perf_counter() - last_save >= options.checkpoint_every:
+                    sink.checkpoint(a, b, k, state)
+                    last_save = time.perf_counter()
+            sink.commit(a, b, _finals(job, state, e0))
+            n_done = b
     finally:
-        if n_threads is not None:
+        bar.close()
+        if options.n_threads is not None:
             numba.set_num_threads(old_threads)
-    info["wall_time_s"] = time.perf_counter() - t_start
-
-    failed_mask = failed_all >= 0
-    if np.any(failed_mask):
-        for key in ("W", "Q", "S", "P", "E1"):
-            out[key][failed_mask] = np.nan
-        info["failed_steps"] = failed_all[failed_mask]
-    acceptance = None
-    if getattr(integrator, "metropolized", False):
-        acceptance = nacc_all / N
-    elif underdamped:
-        n_blocks = int(np.count_nonzero(integrator.ops == 3))
-        if n_blocks:
-            acceptance = nacc_all / (N * n_blocks)
-    trace = None
-    if record_every:
-        steps = np.arange(n_rec) * record_every
-        trace = {"step": steps, "time": steps * integrator.dt, "lam": lam[steps],
-                 "work": rec_W, "heat": rec_Q}
-        if rec_x_dim:
-            trace["x"] = rec_x
-    return Run(work=out["W"], heat=out["Q"], shadow_work=out["S"] if underdamped else None,
-               path_work=out["P"], initial_energy=out["E0"], final_energy=out["E1"],
-               x0=x0_all, x=x_all, v0=v0_all, v=v_all, acceptance=acceptance, failed=failed_mask,
-               trace=trace, protocol=protocol, integrator=integrator, system=system,
-               beta=beta, seed=seed, info=info)
 
 
-def _energies(system, x, lam):
+def _start_block(job, sampler, a, b, info):
+    """Initial state of trajectories a..b-1, drawn from their own streams in order."""
+    system, integ, n, dim = job.system, job.integrator, b - a, job.system.dim
+    rng = _rng.make_states(job.seed, n, first=a)
+    if sampler is None:
+        x = job.init_x0[a:b].copy()
+    else:
+        x = sampler(rng, a, n, info)
+    v = None
+    if job.underdamped:
+        if job.init_v0 is not None:
+            v = job.init_v0[a:b].copy()
+        else:
+            v = np.empty((n, dim))
+            sd = np.full(dim, 1.0 / math.sqrt(job.beta * integ.mass))
+            _kernels.init_gaussian(rng, np.zeros(dim), sd, v)
     from ._functions import evaluate
-    return evaluate(system.kernel_function, x, lam)
+    u, _ = evaluate(system.kernel_function, x, job.protocol.values[0].copy())
+    bad = ~np.isfinite(u)
+    if np.any(bad):
+        raise IntegrationError(
+            f"{system.name}: initial energy is not finite for trajectories "
+            f"{(np.nonzero(bad)[0][:10] + a).tolist()}", np.nonzero(bad)[0] + a,
+            np.zeros(int(bad.sum()), dtype=np.int64))
+    kin = 0.5 * integ.mass * np.sum(v * v, axis=1) if v is not None else 0.0
+    state = {"x": x.copy(), "u": u, "rng": rng, "nacc": np.zeros(n, dtype=np.int64),
+             "failed": np.full(n, -1, dtype=np.int64)}
+    for key in ("W", "Q", "S", "P"):
+        state[key] = np.zeros(n)
+    if v is not None:
+        state["v"] = v.copy()
+    return state, x, v, u + kin
+
+
+def _finals(job, state, e0):
+    kin = 0.5 * job.integrator.mass * np.sum(state["v"] ** 2, axis=1) if job.underdamped \
+        else 0.0
+    failed = state["failed"] >= 0
+    finals = {"work": state["W"], "heat": state["Q"], "path_work": state["P"],
+              "final_energy": state["u"] + kin, "x": state["x"], "n_accepted": state["nacc"],
+              "failed_step": state["failed"]}
+    if job.underdamped:
+        finals["shadow_work"] = state["S"]
+        finals["v"] = state["v"]
+    else:
+        finals["shadow_work"] = np.zeros_like(state["W"])
+    if np.any(failed):
+        for key in ("work", "heat", "path_work", "final_energy", "shadow_work"):
+            finals[key] = np.where(failed, np.nan, finals[key])
+    return finals

@@ -83,30 +83,38 @@ def grid_density(system, lam, beta, n=_GRID_POINTS):
     return grid, logp, float(np.log(z) - m)
 
 
-def sample_positions(system, lam0, beta, init, rng, n, info):
-    """x_0 for n trajectories (rows of ``rng``), consuming each row's stream in order.
-
-    Notes how the sample was made in ``info["init_method"]`` (and the equilibration
-    acceptance count in ``info["init_accepted"]``)."""
+def make_sampler(system, lam0, beta, init):
+    """Prepare the x_0 sampler once per run: returns ``(sample, method)`` where
+    ``sample(rng, first, n, info)`` draws the positions of trajectories first..first+n-1
+    from the rows of ``rng`` (each row's
+    stream consumed in order, so any blocking of trajectories gives the same draws) and
+    ``method`` names how ("exact_gaussian", "inverse_cdf" or "equilibrate_mala")."""
     dim = system.dim
-    out = np.empty((n, dim))
+    lam0 = np.ascontiguousarray(lam0, dtype=np.float64)
     if isinstance(init, str):
         if init != "equilibrium":
             raise ValueError(f"init must be 'equilibrium', an Equilibrate(...), or an array; "
                              f"got {init!r}")
         exact = system.exact_equilibrium(lam0, beta)
         if isinstance(exact, Gaussian):
-            _kernels.init_gaussian(rng, np.ascontiguousarray(exact.mean, dtype=np.float64),
-                                   np.ascontiguousarray(exact.std, dtype=np.float64), out)
-            info["init_method"] = "exact_gaussian"
-            return out
+            mean = np.ascontiguousarray(exact.mean, dtype=np.float64)
+            std = np.ascontiguousarray(exact.std, dtype=np.float64)
+
+            def sample(rng, first, n, info):
+                out = np.empty((n, dim))
+                _kernels.init_gaussian(rng, mean, std, out)
+                return out
+            return sample, "exact_gaussian"
         if dim == 1:
             grid, logp, _ = grid_density(system, lam0, beta)
             p = np.exp(logp)
             cdf = np.concatenate([[0.0], np.cumsum(0.5 * (p[1:] + p[:-1]) * np.diff(grid))])
-            _kernels.init_inverse_cdf(rng, grid, cdf, out)
-            info["init_method"] = "inverse_cdf"
-            return out
+
+            def sample(rng, first, n, info):
+                out = np.empty((n, dim))
+                _kernels.init_inverse_cdf(rng, grid, cdf, out)
+                return out
+            return sample, "inverse_cdf"
         raise ValueError(
             f"{system.name} (dim={dim}) has no exact equilibrium sampler at lam_0; pass "
             "init=nq.Equilibrate(n_steps=..., dt=...) to equilibrate with MALA, or an "
@@ -114,20 +122,26 @@ def sample_positions(system, lam0, beta, init, rng, n, info):
     if isinstance(init, Equilibrate):
         from .protocols import hold
         start = np.asarray(init.start, dtype=np.float64)
-        out[:] = np.broadcast_to(start.reshape(-1, dim) if start.ndim else start, (n, dim))
         lam = hold(lam0, int(init.n_steps)).values.copy()
-        u = system.energy(out, lam0)
-        z = np.zeros(n)
-        nacc = np.zeros(n, dtype=np.int64)
-        failed = np.full(n, -1, dtype=np.int64)
-        e2, e3 = np.empty((n, 0)), np.empty((n, 0, dim))
-        _kernels.kernel("overdamped")(system.kernel_function, lam, 0, lam.shape[0] - 1, True, beta,
-                                  float(init.dt), 1.0, out, u, rng, z, z.copy(), z.copy(),
-                                  nacc, failed, 0, 0, e2, e2, e3)
-        if np.any(failed >= 0) or not np.all(np.isfinite(out)):
-            raise FloatingPointError(f"{system.name}: equilibration produced non-finite "
-                                     "energies; check the potential and Equilibrate.dt")
-        info["init_method"] = "equilibrate_mala"
-        info["init_accepted"] = info.get("init_accepted", 0) + int(nacc.sum())
-        return out
+
+        def sample(rng, first, n, info):
+            out = np.empty((n, dim))
+            if start.ndim == 2 and start.shape[0] > 1:  # one configuration per trajectory
+                out[:] = start[first:first + n]
+            else:
+                out[:] = np.broadcast_to(start.reshape(-1, dim) if start.ndim else start, (n, dim))
+            u = system.energy(out, lam0)
+            z = np.zeros(n)
+            nacc = np.zeros(n, dtype=np.int64)
+            failed = np.full(n, -1, dtype=np.int64)
+            e2, e3 = np.empty((n, 0)), np.empty((n, 0, dim))
+            _kernels.kernel("overdamped")(system.kernel_function, lam, 0, lam.shape[0] - 1,
+                                          True, beta, float(init.dt), 1.0, out, u, rng, z,
+                                          z.copy(), z.copy(), nacc, failed, 0, 0, e2, e2, e3)
+            if np.any(failed >= 0) or not np.all(np.isfinite(out)):
+                raise FloatingPointError(f"{system.name}: equilibration produced non-finite "
+                                         "energies; check the potential and Equilibrate.dt")
+            info["init_accepted"] = info.get("init_accepted", 0) + int(nacc.sum())
+            return out
+        return sample, "equilibrate_mala"
     raise TypeError("init must be 'equilibrium', nq.Equilibrate(...), or arrays")

@@ -28,7 +28,16 @@ class Run:
     trace : dict of recorded time series (``record_every`` > 0): "step", "time", "lam",
         "work", "heat" (cumulative, (n_traj, n_rec)) and "x" if positions were recorded.
     protocol, integrator, system, beta, seed, n_traj, info : what produced the run.
+        ``system`` is None for a run read from a file written with a user-defined
+        potential (unless passed to :func:`neqsim.open_run`); its name is ``system_name``.
+    path : the run file, if the run was written to / read from one, else None.
+    complete : False for a file whose run was interrupted (only the committed
+        trajectories, a prefix 0..n_traj-1 of the requested ones, are present).
+
+    A run read from a file loads each array on first access.
     """
+    path = None
+    complete = True
 
     def __init__(self, *, work, heat, shadow_work, path_work, initial_energy, final_energy,
                  x0, x, v0, v, acceptance, failed, trace, protocol, integrator, system, beta,
@@ -52,10 +61,29 @@ class Run:
         self.beta = float(beta)
         self.seed = seed
         self.info = info
+        self.system_name = system.name if system is not None else None
+
+    @classmethod
+    def _lazy(cls, loaders, *, n_traj, **meta):
+        """A run whose arrays are produced by ``loaders[name]()`` on first access."""
+        run = cls.__new__(cls)
+        run.__dict__.update(meta)
+        run._loaders = dict(loaders)
+        run._n_traj = int(n_traj)
+        return run
+
+    def __getattr__(self, name):
+        loaders = self.__dict__.get("_loaders")
+        if loaders is not None and name in loaders:
+            value = loaders.pop(name)()
+            setattr(self, name, value)
+            return value
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
 
     @property
     def n_traj(self):
-        return self.work.shape[0]
+        n = self.__dict__.get("_n_traj")
+        return n if n is not None else self.work.shape[0]
 
     @property
     def kT(self):
@@ -74,7 +102,9 @@ class Run:
 
     def __repr__(self):
         ok = self.failed is None or not np.any(self.failed)
-        return (f"Run({self.system.name}, {self.integrator!r}, n_traj={self.n_traj}, "
+        return (f"Run({self.system_name}, {self.integrator!r}, n_traj={self.n_traj}, "
                 f"n_steps={self.protocol.n_steps}, beta={self.beta}, seed={self.seed}, "
                 f"<W>={np.nanmean(self.work):.6g}"
-                + ("" if ok else f", failed={self.n_failed}") + ")")
+                + ("" if ok else f", failed={self.n_failed}")
+                + (f", file={self.path!r}" if self.path else "")
+                + ("" if self.complete else ", INCOMPLETE") + ")")

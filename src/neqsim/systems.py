@@ -37,7 +37,7 @@ class System:
     """
 
     def __init__(self, energy_grad, dim, n_controls, *, name="system", control_names=None,
-                 exact_equilibrium=None, exact_free_energy=None, params=None):
+                 exact_equilibrium=None, exact_free_energy=None, params=None, factory=None):
         if int(dim) < 1 or int(n_controls) < 1:
             raise ValueError(f"dim and n_controls must be >= 1, got {dim}, {n_controls}")
         self.energy_grad = energy_grad
@@ -51,6 +51,9 @@ class System:
         self._exact_equilibrium = exact_equilibrium
         self._exact_free_energy = exact_free_energy
         self.params = dict(params or {})
+        # name of the neqsim.systems builder that makes this system from ``params``
+        # (built-ins only): lets a run file rebuild it without the user's code
+        self.factory = factory
 
     @property
     def kernel_function(self):
@@ -192,7 +195,7 @@ def harmonic_trap(dim=1):
     names = tuple(f"c{j}" for j in range(dim)) + ("k",) if dim > 1 else ("c", "k")
     return System(_harmonic_eg, dim, dim + 1, name="harmonic_trap", control_names=names,
                   exact_equilibrium=equilibrium, exact_free_energy=free_energy,
-                  params={"dim": dim})
+                  params={"dim": dim}, factory="harmonic_trap")
 
 
 def double_well(quartic=1.0):
@@ -219,4 +222,14 @@ def double_well(quartic=1.0):
         return q * y2 * y2 - a * y2 - f * y
 
     return System(njit(ENERGY_GRAD_SIG)(energy_grad), 1, 2, name="double_well",
-                  control_names=("a", "f"), params={"quartic": q})
+                  control_names=("a", "f"), params={"quartic": q}, factory="double_well")
+
+
+BUILTINS = {"harmonic_trap": harmonic_trap, "double_well": double_well}
+
+
+def from_spec(factory, params):
+    """Rebuild a built-in system from its builder name and parameters."""
+    if factory not in BUILTINS:
+        raise ValueError(f"unknown built-in system {factory!r}; known: {sorted(BUILTINS)}")
+    return BUILTINS[factory](**params)
