@@ -19,7 +19,8 @@ discretization bias, while the path-ratio work ``run.path_work`` makes Jarzynski
 at any time step.
 
 Set ``NEQSIM_EXAMPLE_SMALL=1`` for a quick run with 2000 trajectories, and
-``NEQSIM_OUT`` to choose where the figure is written (default ``./out/``).
+``NEQSIM_OUT`` to choose where the figure and the run file are written (default
+``./out/``).
 """
 
 # %%
@@ -96,7 +97,11 @@ ess = {}  # Jarzynski rows: effective sample size
 system = nq.systems.harmonic_trap()
 drag = nq.protocols.linear([0.0, 1.0], [5.0, 1.0], n_steps=1000)
 em = nq.EulerMaruyama(dt=1e-3, gamma=1.0)
-run = nq.simulate(system, drag, em, n_traj=N_TRAJ, beta=BETA, seed=SEED)
+# The run streams into an HDF5 run file as it goes (``neqsim info`` summarizes it;
+# ``nq.open_run`` reads it back); a killed run continues with ``nq.resume``.
+run_file = OUT / "dragged_trap.h5"
+run = nq.simulate(system, drag, em, n_traj=N_TRAJ, beta=BETA, seed=SEED, out=run_file,
+                  overwrite=True)
 print(run)
 
 gamma, k = em.gamma, 1.0
@@ -207,3 +212,4 @@ path = OUT / "dragged_trap.png"
 fig.savefig(path, dpi=120)
 plt.close(fig)
 print(f"figure written to {path.resolve()}")
+print(f"run file written to {run_file.resolve()} (try: neqsim info {run_file})")
