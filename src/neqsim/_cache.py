@@ -46,3 +46,27 @@ class PackageCacheLocator(caching.InTreeCacheLocator):
 
 if PackageCacheLocator not in caching.CacheImpl._locator_classes:
     caching.CacheImpl._locator_classes.insert(0, PackageCacheLocator)
+
+
+def _prune_stale(base, keep, min_age_s=3600.0):
+    """Remove caches of earlier source versions (best effort; an hour's grace for a
+    process of the old version that may still be running)."""
+    import shutil
+    import time
+    try:
+        entries = os.listdir(base)
+    except OSError:
+        return
+    now = time.time()
+    for name in entries:
+        path = os.path.join(base, name)
+        if name.startswith("numba-") and name != keep:
+            try:
+                if now - os.path.getmtime(path) > min_age_s:
+                    shutil.rmtree(path, ignore_errors=True)
+            except OSError:
+                pass
+
+
+_prune_stale(os.path.join(config.CACHE_DIR, "neqsim") if config.CACHE_DIR
+             else os.path.join(_PKG, "__pycache__"), "numba-" + SOURCE_HASH)
