@@ -10,7 +10,7 @@ Sign conventions (PHYSICS.md): W > 0 is work done on the system, Q > 0 heat abso
 it, and E_N - E_0 = W + Q (+ W_shadow) for every trajectory.
 """
 from . import _cache  # noqa: F401  (must precede every cached kernel)
-from . import integrators, protocols, systems
+from . import analysis, integrators, protocols, systems
 from .driver import IntegrationError, resume, simulate
 from .initial import Equilibrate
 from .integrators import GHMC, MALA, EulerMaruyama, Langevin, VelocityVerlet
@@ -22,5 +22,5 @@ from .systems import System, from_functions, potential
 __version__ = "0.1.0"
 
 __all__ = ["simulate", "resume", "open_run", "RunFileError", "Run", "System", "Protocol", "Equilibrate", "IntegrationError",
-           "from_functions", "potential", "systems", "protocols", "integrators",
+           "from_functions", "potential", "systems", "protocols", "integrators", "analysis",
            "EulerMaruyama", "MALA", "Langevin", "GHMC", "VelocityVerlet", "__version__"]

@@ -1,0 +1,33 @@
+"""Free-energy estimates and fluctuation-theorem checks from work samples.
+
+Every function takes plain arrays (works done ON the system, energy units; beta defaults
+to 1), :class:`neqsim.Run` objects, or run-file paths (whose ``path_work`` and ``beta``
+are used). Estimates come with standard errors, bootstrap intervals and diagnostics, and
+say so (``reliable=False`` and an :class:`UnreliableEstimateWarning`) when the sample
+cannot support them; bad input (NaN) raises instead of giving a plausible number.
+
+    est = nq.analysis.jarzynski(fwd.work, beta=1.0)        # EXP
+    est = nq.analysis.bar(fwd.work, rev.work, beta=1.0)    # BAR
+    chk = nq.analysis.crooks(fwd.work, rev.work, beta=1.0) # Crooks line and crossing
+    lz = nq.analysis.ais_log_z(log_weights)                # AIS log Z
+"""
+from ._common import Estimate, UnreliableEstimateWarning, as_work
+from .ais import ais_log_z, ess_curve
+from .bar import bar, overlap
+from .crooks import CrooksCheck, crooks
+from .dissipation import (BoundCheck, binary_entropy, dissipation, erasure_bound, landauer,
+                          shannon_entropy)
+from .exp import cumulant, jarzynski
+
+__all__ = ["Estimate", "UnreliableEstimateWarning", "as_work", "jarzynski", "cumulant", "bar",
+           "overlap", "crooks", "CrooksCheck", "ais_log_z", "ess_curve", "dissipation",
+           "landauer", "shannon_entropy", "binary_entropy", "erasure_bound", "BoundCheck"]
+
+
+def __getattr__(name):
+    # ``plots`` needs matplotlib: import it on first access (nq.analysis.plots), not with
+    # neqsim, so importing the package stays light and works without a display
+    if name == "plots":
+        import importlib
+        return importlib.import_module(".plots", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,154 @@
+"""Shared pieces of the estimators: input coercion, the Estimate result, bootstrap."""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Estimate", "UnreliableEstimateWarning", "as_work", "bootstrap", "fp_local"]
+
+
+def fp_local(fn):
+    """Run an estimator under its own floating-point error state (underflow of tiny
+    weights is expected and handled; infinities are checked explicitly), restoring the
+    caller's afterwards: numpy's global error settings are never changed."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+class UnreliableEstimateWarning(RuntimeWarning):
+    """An estimate was computed but its diagnostics say the sample cannot support it."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A free-energy difference (or log normalizing constant) with its uncertainty.
+
+    ``value`` is dF in energy units (``quantity == "delta_f"``) or log Z ratio
+    (``quantity == "log_z"``); ``std_error`` the asymptotic (delta-method) standard error,
+    ``ci`` a bootstrap percentile interval at level ``confidence`` (NaNs without
+    bootstrap), ``bootstrap_std_error`` the bootstrap standard deviation. ``reliable`` is
+    False, with the reasons in ``warnings``, when the diagnostics say the error bar should
+    not be trusted. ``diagnostics`` holds method-specific numbers (effective sample size,
+    overlap, cumulant estimate, ...); they are also readable as attributes (``est.ess``).
+    """
+    method: str
+    value: float
+    std_error: float
+    ci: tuple = (math.nan, math.nan)
+    bootstrap_std_error: float = math.nan
+    confidence: float = 0.95
+    n: tuple = ()
+    beta: float = 1.0
+    quantity: str = "delta_f"
+    reliable: bool = True
+    warnings: tuple = ()
+    diagnostics: dict = field(default_factory=dict)
+
+    @property
+    def delta_f(self):
+        if self.quantity != "delta_f":
+            raise AttributeError(f"{self.method} estimates log Z, not dF: use .log_z")
+        return self.value
+
+    @property
+    def log_z(self):
+        if self.quantity != "log_z":
+            raise AttributeError(f"{self.method} estimates dF, not log Z: use .delta_f")
+        return self.value
+
+    @property
+    def log_z_err(self):
+        return self.std_error
+
+    def interval(self, k=1.0):
+        """value -+ k standard errors."""
+        return (self.value - k * self.std_error, self.value + k * self.std_error)
+
+    def __getattr__(self, name):
+        diag = self.__dict__.get("diagnostics")
+        if diag is not None and name in diag:
+            return diag[name]
+        raise AttributeError(f"Estimate has no attribute {name!r}")
+
+    def __str__(self):
+        sym = "dF" if self.quantity == "delta_f" else "log Z"
+        ci = "" if not np.all(np.isfinite(self.ci)) else \
+            f", {100 * self.confidence:.0f}% CI [{self.ci[0]:.6g}, {self.ci[1]:.6g}]"
+        flag = "" if self.reliable else "  UNRELIABLE: " + "; ".join(self.warnings)
+        return f"{self.method}: {sym} = {self.value:.6g} +- {self.std_error:.3g}{ci}{flag}"
+
+
+def as_work(work, beta, *, name="work", which="path_work"):
+    """(work array, beta) from an array, a Run, or a run-file path.
+
+    From a Run (or file) the work is ``run.path_work`` by default: the one for which
+    the fluctuation theorems are exact at any time step (equal to ``run.work`` for
+    Metropolized kernels). ``beta`` defaults to the run's; for arrays, to 1.
+    NaN is an error (a failed trajectory is not a sample); +inf is a zero weight.
+    """
+    from ..run import Run
+    if isinstance(work, (str, os.PathLike)):
+        from ..runfile import open_run
+        work = open_run(work)
+    if isinstance(work, Run):
+        run = work
+        if beta is None:
+            beta = run.beta
+        elif not math.isclose(float(beta), run.beta, rel_tol=1e-12):
+            raise ValueError(f"beta={beta} differs from the run's beta={run.beta}")
+        if run.n_failed:
+            raise ValueError(f"{name}: the run has {run.n_failed} failed trajectories (NaN "
+                             "work); they are not samples of the process: rerun with a smaller "
+                             "dt, or drop them explicitly if you know why they failed")
+        work = getattr(run, which)
+        if work is None:
+            raise ValueError(f"{name}: the run has no {which}")
+    beta = 1.0 if beta is None else float(beta)
+    if not (math.isfinite(beta) and beta > 0):
+        raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
+    w = np.asarray(work, dtype=np.float64)
+    if w.ndim != 1:
+        w = w.reshape(-1) if w.size == max(w.shape, default=0) else None
+        if w is None:
+            raise ValueError(f"{name} must be a 1-D array of per-trajectory works")
+    if w.size == 0:
+        raise ValueError(f"{name} is empty")
+    n_nan = int(np.count_nonzero(np.isnan(w)))
+    if n_nan:
+        raise ValueError(f"{name} contains {n_nan} NaN value(s) of {w.size}: NaN is not a "
+                         "sample (failed trajectories?); remove them explicitly if intended")
+    if np.any(w == -np.inf):
+        raise ValueError(f"{name} contains -inf: an infinite weight exp(+inf) cannot be "
+                         "averaged")
+    return w, beta
+
+
+def bootstrap(statistic, arrays, n_bootstrap, seed, confidence):
+    """Percentile interval and standard deviation of ``statistic(*resampled arrays)``,
+    resampling each array independently with replacement (fixed ``seed``: the same
+    numbers on every call). Returns (ci, std, replicates)."""
+    if not n_bootstrap:
+        return (math.nan, math.nan), math.nan, np.empty(0)
+    rng = np.random.default_rng(seed)
+    reps = np.empty(int(n_bootstrap))
+    for b in range(int(n_bootstrap)):
+        reps[b] = statistic(*(a[rng.integers(0, a.size, a.size)] for a in arrays))
+    finite = reps[np.isfinite(reps)]
+    if finite.size < reps.size:
+        return (math.nan, math.nan), math.nan, reps
+    alpha = 0.5 * (1.0 - confidence)
+    lo, hi = np.quantile(reps, [alpha, 1.0 - alpha])
+    return (float(lo), float(hi)), float(np.std(reps, ddof=1)), reps
+
+
+def warn_unreliable(method, reasons):
+    warnings.warn(f"{method}: " + "; ".join(reasons), UnreliableEstimateWarning, stacklevel=4)
