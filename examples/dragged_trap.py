@@ -29,13 +29,13 @@ Set ``NEQSIM_EXAMPLE_SMALL=1`` for a quick run with 2000 trajectories, and
 # The figure is written to a file, so matplotlib uses the non-interactive Agg backend.
 import os
 import pathlib
+import warnings
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from scipy.special import logsumexp  # noqa: E402
 
 import neqsim as nq  # noqa: E402
 
@@ -46,29 +46,6 @@ KT = 1.0 / BETA
 SEED = 42
 OUT = pathlib.Path(os.environ.get("NEQSIM_OUT") or "out")
 OUT.mkdir(parents=True, exist_ok=True)
-
-
-def jarzynski(work, beta=1.0):
-    """Jarzynski estimate dF = -kT log mean exp(-beta W), computed with log-sum-exp,
-    and its delta-method standard error.
-
-    The standard error is honest only when the sample reaches the low-work tail that
-    dominates the exponential average (roughly N >> exp(beta W_diss)); otherwise the
-    estimate is biased upwards and the error bar is too small.
-    """
-    w = np.asarray(work, dtype=np.float64)
-    n = w.size
-    df = -(logsumexp(-beta * w) - np.log(n)) / beta
-    e = np.exp(-beta * (w - w.min()))  # shifted so that no term overflows
-    se = np.std(e) / (np.sqrt(n) * np.mean(e)) / beta
-    return df, se
-
-
-def effective_sample_size(work, beta=1.0):
-    """ESS = (sum w)^2 / sum w^2 of the weights w = exp(-beta W): how many trajectories
-    effectively carry the exponential average."""
-    lw = -beta * np.asarray(work, dtype=np.float64)
-    return float(np.exp(2.0 * logsumexp(lw) - logsumexp(2.0 * lw)))
 
 
 def running_jarzynski(work, beta=1.0):
@@ -85,7 +62,7 @@ def running_jarzynski(work, beta=1.0):
     return n, df, se
 
 
-rows = []  # (quantity, estimate, error, exact)
+rows = []  # (quantity, estimate, error, exact, status)
 ess = {}  # Jarzynski rows: effective sample size
 
 # %%
@@ -115,13 +92,25 @@ dF_drag = system.free_energy(drag.end, BETA) - system.free_energy(drag.start, BE
 W = run.work
 n = W.size
 var_W = W.var(ddof=1)
-rows.append(("dragged <W>", W.mean(), np.sqrt(var_W / n), mean_exact))
+rows.append(("dragged <W>", W.mean(), np.sqrt(var_W / n), mean_exact, ""))
 # standard error of a sample variance, Gaussian data
-rows.append(("dragged Var(W)", var_W, var_W * np.sqrt(2.0 / (n - 1)), var_exact))
+rows.append(("dragged Var(W)", var_W, var_W * np.sqrt(2.0 / (n - 1)), var_exact, ""))
+
+
+def add_jarzynski(name, w, exact):
+    """A row for the Jarzynski estimate (nq.analysis.jarzynski: error bar, ESS, and a
+    flag when the sample cannot support the exponential average)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nq.analysis.UnreliableEstimateWarning)
+        est = nq.analysis.jarzynski(w, BETA, n_bootstrap=0)
+    rows.append((name, est.delta_f, est.std_error, exact,
+                 "ok" if est.reliable else "UNRELIABLE"))
+    ess[name] = est.ess
+
+
 for name, w in (("dragged dF, Jarzynski(W)", W),
                 ("dragged dF, Jarzynski(W_path)", run.path_work)):
-    rows.append((name, *jarzynski(w, BETA), dF_drag))
-    ess[name] = effective_sample_size(w, BETA)
+    add_jarzynski(name, w, dF_drag)
 print(f"first-law residual |E_N - E_0 - W - Q| <= {np.abs(run.first_law_residual()).max():.1e}")
 
 # %%
@@ -137,8 +126,7 @@ dF_breathe = system.free_energy(breathe.end, BETA) - system.free_energy(breathe.
 assert np.isclose(dF_breathe, 0.5 * KT * np.log(4.0))
 for name, w in (("breathing dF, Jarzynski(W)", run_b.work),
                 ("breathing dF, Jarzynski(W_path)", run_b.path_work)):
-    rows.append((name, *jarzynski(w, BETA), dF_breathe))
-    ess[name] = effective_sample_size(w, BETA)
+    add_jarzynski(name, w, dF_breathe)
 
 # %%
 # Results
@@ -157,12 +145,12 @@ for name, w in (("breathing dF, Jarzynski(W)", run_b.work),
 # clearly biased by the large time step, the path work is not.
 print()
 print(f"{N_TRAJ} trajectories per run, beta = {BETA}, seed = {SEED}")
-header = f"{'quantity':<33} {'estimate':>22} {'exact':>9} {'z':>6}"
+header = f"{'quantity':<33} {'estimate':>22} {'exact':>9} {'z':>6}  status"
 print(header)
 print("-" * len(header))
-for name, est, err, exact in rows:
+for name, est, err, exact, status in rows:
     z = (est - exact) / err
-    print(f"{name:<33} {est:>10.4f} +- {err:<8.4f} {exact:>9.4f} {z:>6.2f}")
+    print(f"{name:<33} {est:>10.4f} +- {err:<8.4f} {exact:>9.4f} {z:>6.2f}  {status}")
 print()
 print(f"effective sample size of the Jarzynski averages (of N = {N_TRAJ}; a tiny ESS means"
       " a few trajectories carry the average and its error bar is not trustworthy):")
