@@ -16,7 +16,7 @@ import numpy as np
 
 from . import integrators as _integrators
 from .initial import Equilibrate
-from .integrators import Integrator, Langevin
+from .integrators import Integrator
 from .protocols import Protocol, as_protocol
 from .systems import System
 
@@ -107,7 +107,7 @@ class Job:
         record_every = check_int("record_every", record_every, 0)
         if on_failure not in ("raise", "nan"):
             raise ValueError(f"on_failure must be 'raise' or 'nan', got {on_failure!r}")
-        underdamped = isinstance(integrator, Langevin)
+        underdamped = integrator.has_velocities
         x0 = v0 = None
         if isinstance(init, (np.ndarray, list, tuple)):
             x0, v0 = _initial_arrays(init, n_traj, system.dim, underdamped)
@@ -126,7 +126,7 @@ class Job:
     # --- derived sizes ---------------------------------------------------------------
     @property
     def underdamped(self):
-        return isinstance(self.integrator, Langevin)
+        return self.integrator.has_velocities
 
     @property
     def n_steps(self):

@@ -221,14 +221,8 @@ class _MemorySink:
         job, t = self.job, self.totals
         underdamped = job.underdamped
         failed = t["failed_step"] >= 0
-        N = job.n_steps
-        acceptance = None
-        if getattr(job.integrator, "metropolized", False):
-            acceptance = t["n_accepted"] / N
-        elif underdamped:
-            n_blocks = int(np.count_nonzero(job.integrator.ops == 3))
-            if n_blocks:
-                acceptance = t["n_accepted"] / (N * n_blocks)
+        n_prop = job.integrator.proposals_per_step() * job.n_steps
+        acceptance = t["n_accepted"] / n_prop if n_prop else None
         trace = None
         if job.record_every:
             steps = np.arange(job.n_rec) * job.record_every
@@ -253,28 +247,16 @@ class _MemorySink:
 def _execute(job, sink, options):
     """Run every uncommitted trajectory of ``job`` into ``sink``."""
     system, integ = job.system, job.integrator
-    underdamped, dim, N = job.underdamped, job.system.dim, job.n_steps
-    kern = _kernels.kernel("splitting" if underdamped else "overdamped", options.specialize,
-                           dim, integ.ops if underdamped else None)
+    N = job.n_steps
     lam = job.protocol.values.copy()  # kernels take writable arrays (one signature)
     sampler = None
     if job.init_x0 is None:
         sampler, method = make_sampler(system, lam[0], job.beta, job.init)
         getattr(sink, "info", {})["init_method"] = method
-    if underdamped:
-        c1, c2 = integ.coefficients(job.beta)
+    advance = integ.stepper(system, lam, job.beta, job.record_every, options.specialize)
 
     def step(state, k0, k1, rW, rQ, rx, a):
-        if underdamped:
-            kern(system.kernel_function, lam, k0, k1, integ.ops, c1, c2, job.beta, integ.mass,
-                 state["x"], state["v"], state["u"], state["rng"], state["W"], state["Q"],
-                 state["S"], state["P"], state["nacc"], state["failed"], job.record_every, 0,
-                 rW, rQ, rx)
-        else:
-            kern(system.kernel_function, lam, k0, k1, bool(integ.metropolized), job.beta,
-                 integ.dt, integ.gamma, state["x"], state["u"], state["rng"], state["W"],
-                 state["Q"], state["P"], state["nacc"], state["failed"], job.record_every, 0,
-                 rW, rQ, rx)
+        advance(state, k0, k1, rW, rQ, rx)
         failed = state["failed"]
         if job.on_failure == "raise" and np.any(failed >= 0):
             idx = np.nonzero(failed >= 0)[0]

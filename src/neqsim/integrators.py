@@ -52,9 +52,23 @@ class Integrator:
     kind = ""
     name = ""
 
+    # state arrays the integrator's kernel carries besides x, u, rng and the sums
+    has_velocities = False
+
     def params(self):
         """Parameters as a plain dict (stored in run metadata)."""
         return {}
+
+    def proposals_per_step(self):
+        """Metropolis tests per step (for acceptance rates); 0 if none."""
+        return 0
+
+    def stepper(self, system, lam, beta, record_every, specialize=False):
+        """A function ``advance(state, k0, k1, rec_W, rec_Q, rec_x)`` that runs the
+        compiled kernel over steps k0+1..k1 in place on the state dict (x, u, rng, W, Q,
+        S, P, nacc, failed, and v where ``has_velocities``). Kernels are pure; the
+        driver does everything else between calls."""
+        raise NotImplementedError
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
@@ -84,6 +98,21 @@ class EulerMaruyama(Integrator):
 
     def params(self):
         return {"dt": self.dt, "gamma": self.gamma}
+
+    def proposals_per_step(self):
+        return 1 if self.metropolized else 0
+
+    def stepper(self, system, lam, beta, record_every, specialize=False):
+        from . import _kernels
+        kern = _kernels.kernel("overdamped", specialize, system.dim)
+        fn, metro, dt, gamma = system.kernel_function, bool(self.metropolized), self.dt, \
+            self.gamma
+
+        def advance(st, k0, k1, rW, rQ, rx):
+            kern(fn, lam, k0, k1, metro, beta, dt, gamma, st["x"], st["u"], st["rng"],
+                 st["W"], st["Q"], st["P"], st["nacc"], st["failed"], record_every, 0,
+                 rW, rQ, rx)
+        return advance
 
 
 class MALA(EulerMaruyama):
@@ -144,6 +173,7 @@ class Langevin(Integrator):
     """
     kind = "underdamped"
     name = "langevin"
+    has_velocities = True
 
     def __init__(self, dt, gamma=1.0, mass=1.0, splitting="V R O R V"):
         self.dt = _positive("dt", dt)
@@ -160,6 +190,21 @@ class Langevin(Integrator):
     def params(self):
         return {"dt": self.dt, "gamma": self.gamma, "mass": self.mass,
                 "splitting": self.splitting}
+
+    def proposals_per_step(self):
+        return int(np.count_nonzero(self.ops == OP_OPEN))
+
+    def stepper(self, system, lam, beta, record_every, specialize=False):
+        from . import _kernels
+        kern = _kernels.kernel("splitting", specialize, system.dim, self.ops)
+        fn, ops, mass = system.kernel_function, self.ops, self.mass
+        c1, c2 = self.coefficients(beta)
+
+        def advance(st, k0, k1, rW, rQ, rx):
+            kern(fn, lam, k0, k1, ops, c1, c2, beta, mass, st["x"], st["v"], st["u"],
+                 st["rng"], st["W"], st["Q"], st["S"], st["P"], st["nacc"], st["failed"],
+                 record_every, 0, rW, rQ, rx)
+        return advance
 
     def coefficients(self, beta):
         """Per sub-step constants: V: h/m; R: h; O: (a, sqrt((1 - a^2) kT / m))."""

@@ -424,12 +424,10 @@ def open_run(path, *, system=None):
     for key in ("v0", "v"):
         loaders[key] = _loader(path, t + key, n) if underdamped else (lambda: None)
     n_steps = arrays["protocol"].shape[0] - 1
-    metropolized = getattr(integrator, "metropolized", False)
-    n_blocks = int(np.count_nonzero(integrator.ops == 3)) if underdamped else 0
-    if metropolized or n_blocks:
-        denom = n_steps * (n_blocks or 1)
+    n_prop = integrator.proposals_per_step() * n_steps
+    if n_prop:
         nacc = _loader(path, t + "n_accepted", n)
-        loaders["acceptance"] = lambda: nacc() / denom
+        loaders["acceptance"] = lambda: nacc() / n_prop
     else:
         loaders["acceptance"] = lambda: None
     fstep = _loader(path, t + "failed_step", n)
