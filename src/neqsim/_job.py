@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import integrators as _integrators
 from .initial import Equilibrate
 from .integrators import Integrator
 from .protocols import Protocol, as_protocol
@@ -61,9 +60,9 @@ def _initial_arrays(init, n_traj, dim, underdamped):
 
 
 def integrator_from_spec(name, params):
-    cls = getattr(_integrators, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, Integrator)):
-        raise ValueError(f"unknown integrator {name!r}")
+    cls = Integrator.registry.get(name)
+    if cls is None:
+        raise ValueError(f"unknown integrator {name!r}; known: {sorted(Integrator.registry)}")
     return cls(**params)
 
 

@@ -95,6 +95,11 @@ def make_sampler(system, lam0, beta, init):
         if init != "equilibrium":
             raise ValueError(f"init must be 'equilibrium', an Equilibrate(...), or an array; "
                              f"got {init!r}")
+        custom = system.exact_sampler(lam0, beta) if system.exact_sampler else None
+        if custom is not None:
+            def sample(rng, first, n, info):
+                return np.ascontiguousarray(custom(rng, first, n), dtype=np.float64)
+            return sample, "exact_custom"
         exact = system.exact_equilibrium(lam0, beta)
         if isinstance(exact, Gaussian):
             mean = np.ascontiguousarray(exact.mean, dtype=np.float64)

@@ -48,9 +48,17 @@ def _positive(name, value):
 
 
 class Integrator:
-    """Base class. ``kind`` is 'overdamped' or 'underdamped'."""
+    """Base class of every Markov kernel ``simulate`` can drive.
+
+    Subclasses register themselves by class name (``Integrator.registry``), which is how
+    a run file names its integrator and rebuilds it from ``params()``."""
     kind = ""
     name = ""
+    registry = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        Integrator.registry[cls.__name__] = cls
 
     # state arrays the integrator's kernel carries besides x, u, rng and the sums
     has_velocities = False

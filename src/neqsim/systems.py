@@ -37,7 +37,8 @@ class System:
     """
 
     def __init__(self, energy_grad, dim, n_controls, *, name="system", control_names=None,
-                 exact_equilibrium=None, exact_free_energy=None, params=None, factory=None):
+                 exact_equilibrium=None, exact_free_energy=None, params=None, factory=None,
+                 exact_sampler=None):
         if int(dim) < 1 or int(n_controls) < 1:
             raise ValueError(f"dim and n_controls must be >= 1, got {dim}, {n_controls}")
         self.energy_grad = energy_grad
@@ -54,6 +55,10 @@ class System:
         # name of the neqsim.systems builder that makes this system from ``params``
         # (built-ins only): lets a run file rebuild it without the user's code
         self.factory = factory
+        # exact_sampler(lam, beta) -> None, or sample(rng, first, n) -> (n, dim) drawing
+        # from pi_lam with each trajectory's own generator row (for systems whose exact
+        # equilibrium is not a Gaussian, e.g. independent spins)
+        self.exact_sampler = exact_sampler
 
     @property
     def kernel_function(self):

@@ -47,15 +47,18 @@ def jarzynski(work, beta=None, *, n_bootstrap=200, confidence=0.95, seed=0,
     and the convergence of exponentially averaged work values", Phys. Rev. E 73, 046105
     (2006); for Gaussian work beta W_diss = beta^2 Var(W) / 2). The estimate is marked
     unreliable (``reliable=False``, a warning) when the Kish effective sample size of the
-    weights exp(-beta W) is below ``min_ess``, or when the one predicted from the work
-    variance, n exp(-beta^2 Var W) (exact for Gaussian work, whose weights have relative
-    variance exp(beta^2 Var W) - 1), is: an unsampled tail makes the sample ESS look
-    healthy, while the sample variance is robust where the exponential average is not.
+    weights exp(-beta W) is below ``min_ess``, or when the one predicted from the spread of
+    the low-work side, n exp(-beta^2 sigma_low^2) with sigma_low = median - 15.87%
+    quantile (for Gaussian work sigma_low = sd and the weights' relative variance is
+    exp(beta^2 Var W) - 1), is: an unsampled tail makes the sample ESS look healthy,
+    while quantiles are robust where the exponential average is not. The reported
+    standard error is the larger of the delta-method one and
+    kT sqrt((exp(beta^2 sigma_low^2) - 1) / n).
 
     ``work``: array of works done on the system (energy units), a Run, or a run file
     (``path_work`` is used, see :func:`neqsim.analysis.as_work`). NaN raises; +inf is a
     zero weight. Diagnostics: ``ess``, ``ess_fraction``, ``ess_gaussian`` (predicted from
-    the variance), ``w_diss`` (max(<W> - dF, beta Var W / 2), energy
+    sigma_low), ``std_error_delta``, ``std_error_gaussian``, ``var_work_low``, ``w_diss`` (max(<W> - dF, beta Var W / 2), energy
     units), ``n_needed`` = exp(beta W_diss), ``cumulant`` and ``cumulant_std_error``
     (the Gaussian estimate), ``mean_work``, ``var_work``.
     """
@@ -82,12 +85,18 @@ def jarzynski(work, beta=None, *, n_bootstrap=200, confidence=0.95, seed=0,
     w_diss = max(mean_w - value, 0.5 * beta * var_w) if wf.size > 1 else math.nan
     # for Gaussian work the weights' relative variance is exp(beta^2 Var W) - 1: the
     # sample variance predicts the ESS even when the sample ESS cannot see the tail
-    ess_gauss = n * math.exp(-min(beta * beta * var_w, 700.0)) if wf.size > 1 else math.nan
+    # Only the low-work side matters (high works carry no weight), so the spread is
+    # measured there: sigma_low = median - 15.87% quantile (= sd for Gaussian work). A
+    # heavy high-work tail (typical of AIS log weights) then does not condemn a sample
+    # whose weights are fine.
+    var_low = float((np.median(wf) - np.quantile(wf, 0.15865525393145707)) ** 2) \
+        if wf.size > 1 else math.nan
+    ess_gauss = n * math.exp(-min(beta * beta * var_low, 700.0)) if wf.size > 1 else math.nan
     if math.isfinite(ess_gauss) and math.isfinite(se):
         # the sample sd of the weights misses their unsampled tail (its own error needs
         # n >> exp(2 beta^2 Var W)); the Gaussian value kT sqrt((e^{beta^2 Var W} - 1) / n)
         # does not, so the larger of the two is reported
-        se_gauss = math.sqrt(math.expm1(min(beta * beta * var_w, 700.0)) / n) / beta
+        se_gauss = math.sqrt(math.expm1(min(beta * beta * var_low, 700.0)) / n) / beta
         diagnostics_se = (se, se_gauss)
         se = max(se, se_gauss)
     else:
@@ -97,8 +106,9 @@ def jarzynski(work, beta=None, *, n_bootstrap=200, confidence=0.95, seed=0,
             reasons.append(f"effective sample size {ess:.1f} of {n} is below {min_ess:g}: "
                            "a few trajectories carry the average")
         if math.isfinite(ess_gauss) and ess_gauss < min_ess:
-            reasons.append(f"the work spread (beta^2 Var W = {beta * beta * var_w:.2f}) implies "
-                           f"an effective sample size of about n exp(-beta^2 Var W) = "
+            reasons.append(f"the low-side work spread (beta^2 sigma_low^2 = "
+                           f"{beta * beta * var_low:.2f}) implies an effective sample size of "
+                           f"about n exp(-beta^2 sigma_low^2) = "
                            f"{ess_gauss:.2g}: the low-work tail that dominates the average "
                            "is not sampled, so the estimate is biased high and its error bar "
                            "too small (Jarzynski 2006)")
@@ -113,7 +123,7 @@ def jarzynski(work, beta=None, *, n_bootstrap=200, confidence=0.95, seed=0,
                    "n_needed": math.exp(min(beta * w_diss, 700.0)) if math.isfinite(w_diss)
                    else math.nan,
                    "cumulant": c_val, "cumulant_std_error": c_se, "mean_work": mean_w,
-                   "var_work": var_w}
+                   "var_work": var_w, "var_work_low": var_low}
     est = Estimate("EXP (Jarzynski)", float(value), float(se), ci, bse, confidence, (n,),
                    beta, "delta_f", not reasons, tuple(reasons), diagnostics)
     if reasons and warn:
