@@ -206,7 +206,7 @@ def _initial_array(initial, n, dim, rng, what):
 def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_chains,
         seed=None, path="likelihood", reverse_initial=None, out=None, overwrite=False,
         resume=False, record_every=0, progress=None, n_threads=None, specialize=None,
-        n_pilot=None, adapt_iters=5, warn=True):
+        n_pilot=None, adapt_iters=5, n_bootstrap=200, warn=True):
     """Annealed importance sampling estimate of log(Z_N / Z_0).
 
     Parameters
@@ -228,6 +228,7 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
     out : run file for the forward chains (reverse chains: ``<out>.reverse.h5``).
     n_pilot, adapt_iters : pilot chains (default min(n_chains, 1000)) and kernel calls per
         temperature used for adaptation.
+    n_bootstrap : bootstrap replicates for the estimate's interval (0: none).
     Returns an :class:`AISResult`; raises if every chain ends with zero weight.
     """
     from .analysis import ais_log_z
@@ -307,7 +308,7 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
     with warnings.catch_warnings():
         if not warn:
             warnings.simplefilter("ignore")
-        est = ais_log_z(lw, log_weights_reverse=lr, seed=0)
+        est = ais_log_z(lw, log_weights_reverse=lr, seed=0, n_bootstrap=n_bootstrap)
     return AISResult(est, run, lw, proto, kernel, rev_run, lr, pilot)
 
 
