@@ -7,6 +7,9 @@ import sys
 __all__ = ["main"]
 
 _EPILOG = """examples:
+  neqsim run dragged-trap         run a named example protocol (or a .toml/.json config)
+  neqsim validate --quick         check the fluctuation theorems on exactly solvable cases
+  neqsim bench integrators        neqsim against NumPy on the same workload
   neqsim info forward.h5          what is in a run file, how far it got, is it complete
   neqsim resume forward.h5        continue an interrupted run to the same result
   neqsim analyze fwd.h5 rev.h5 --plot report.png
@@ -56,6 +59,50 @@ def _parser():
     ana.add_argument("--exact", type=float, default=None, metavar="DF",
                      help="known dF to compare with (default: the built-in system's exact "
                      "free energy difference, when there is one)")
+    run = sub.add_parser("run", help="run a named example or a TOML/JSON configuration",
+                         description="Run a protocol into a run file: a named example ("
+                         "dragged-trap, breathing-trap, erasure) or a configuration file\n"
+                         "naming system, protocol, integrator and run (see neqsim.runconfig "
+                         "for the fields).",
+                         epilog="examples:\n  neqsim run dragged-trap --out fwd.h5\n"
+                         "  neqsim run my_protocol.toml --n-traj 10000 --seed 3",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("source", help="example name or .toml/.json file")
+    run.add_argument("--out", help="run file (default: the configuration's)")
+    run.add_argument("--n-traj", type=int, help="trajectories (default: the configuration's)")
+    run.add_argument("--seed", type=int, help="seed (default: the configuration's)")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing run file")
+    run.add_argument("--threads", type=int, default=None, help="numba threads")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    val = sub.add_parser("validate", help="check the theorems on exactly solvable cases",
+                         description="Run the exactly solvable cases (dragged trap moments, "
+                         "breathing trap dF both ways with\nJarzynski and BAR, Crooks slope "
+                         "and intercept, second law, shadow work at a large step,\n"
+                         "MALA/GHMC exactness, AIS log Z on a Gaussian and an Ising lattice, "
+                         "the Landauer bound)\nand print estimate +- error, exact value, "
+                         "z-score and PASS/FAIL. Exit code 1 on any FAIL.",
+                         epilog="examples:\n  neqsim validate --quick\n  neqsim validate "
+                         "--integrator obabo --dt 0.3      (validate the settings you will "
+                         "use)\n  neqsim validate --full --case breathing --case landauer",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    size = val.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_const", dest="size", const="quick",
+                      help="CI size (default; under 2 minutes on 2 cores)")
+    size.add_argument("--full", action="store_const", dest="size", const="full",
+                      help="10x the trajectories")
+    val.add_argument("--integrator", default="baoab",
+                     help="integrator for the breathing-trap, Crooks and second-law cases: "
+                     "baoab, obabo, em, mala, ghmc, verlet (default baoab)")
+    val.add_argument("--dt", type=float, default=0.1, help="its time step (default 0.1)")
+    val.add_argument("--case", action="append", help="run only this case (repeatable)")
+    val.add_argument("--seed", type=int, default=2026)
+    ben = sub.add_parser("bench", help="throughput against NumPy",
+                         description="Time neqsim against a vectorized NumPy version of the "
+                         "same workload (integrators: EM and BAOAB; ais: random-walk AIS).",
+                         epilog="example:\n  neqsim bench integrators --n-traj 20000",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    ben.add_argument("which", choices=["integrators", "ais"], help="which benchmark")
+    ben.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
     return p
 
 
@@ -76,6 +123,19 @@ def main(argv=None):
             print(run)
         elif args.command == "analyze":
             _analyze(args)
+        elif args.command == "run":
+            from .runconfig import execute
+            runs = execute(args.source, out=args.out, n_traj=args.n_traj, seed=args.seed,
+                           overwrite=args.overwrite, n_threads=args.threads,
+                           progress=False if args.no_progress else None)
+            for r in runs:
+                print(r)
+            print(f"next: neqsim analyze {' '.join(r.path for r in runs)}")
+        elif args.command == "validate":
+            return _validate(args)
+        elif args.command == "bench":
+            import importlib
+            importlib.import_module(f"neqsim.bench.{args.which}").main(args.rest)
     except (RunFileError, ValueError, FileExistsError, RuntimeError) as e:
         print(f"neqsim {args.command}: error: {e}", file=sys.stderr)
         return 2
@@ -285,6 +345,24 @@ def _table(rows):
     widths = [max(len(line[i]) for line in lines) for i in range(5)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line[:5], widths)) + "  " + line[5]
                      for line in lines)
+
+
+def _validate(args):
+    import time
+
+    from .validate import format_row, validate
+    t0 = time.perf_counter()
+    size = args.size or "quick"
+    print(f"neqsim validate --{size}: integrator {args.integrator}, dt = {args.dt:g}; "
+          "PASS: |z| < 4 (bounds: not violated by more than 4 standard errors)")
+    head = f"{'case':<46s} {'estimate':>22s} {'exact':>11s} {'z':>7s}  result"
+    print(head + "\n" + "-" * len(head), flush=True)
+    rows, ok = validate(size, args.integrator, args.dt, args.seed, args.case,
+                        report=lambda rs: [print(format_row(r), flush=True) for r in rs])
+    n_fail = sum(not r.passed for r in rows)
+    print(f"\n{len(rows) - n_fail}/{len(rows)} passed in {time.perf_counter() - t0:.0f} s"
+          + ("" if ok else f"; {n_fail} FAILED"))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
