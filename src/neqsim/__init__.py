@@ -10,7 +10,7 @@ Sign conventions (PHYSICS.md): W > 0 is work done on the system, Q > 0 heat abso
 it, and E_N - E_0 = W + Q (+ W_shadow) for every trajectory.
 """
 from . import _cache  # noqa: F401  (must precede every cached kernel)
-from . import analysis, integrators, kernels, protocols, schedules, systems, testsystems
+from . import analysis, integrators, ising, kernels, protocols, schedules, systems, testsystems
 from .driver import IntegrationError, resume, simulate
 from .ais import AISResult, LogDensity, ais, log_density
 from .initial import Equilibrate
@@ -22,7 +22,7 @@ from .systems import System, from_functions, potential
 
 __version__ = "0.1.0"
 
-__all__ = ["ais", "log_density", "LogDensity", "AISResult", "kernels", "schedules", "testsystems",
+__all__ = ["ais", "log_density", "LogDensity", "AISResult", "kernels", "schedules", "testsystems", "ising",
            "simulate", "resume", "open_run", "RunFileError", "Run", "System", "Protocol", "Equilibrate", "IntegrationError",
            "from_functions", "potential", "systems", "protocols", "integrators", "analysis",
            "EulerMaruyama", "MALA", "Langevin", "GHMC", "VelocityVerlet", "__version__"]

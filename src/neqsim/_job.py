@@ -90,6 +90,11 @@ class Job:
         if not isinstance(integrator, Integrator):
             raise TypeError(f"integrator must be a neqsim integrator, "
                             f"got {type(integrator).__name__}")
+        spin = integrator.kind == "spin"
+        if getattr(system, "discrete", False) and not spin:
+            raise TypeError(f"{system.name} is a spin lattice: drive it with "
+                            "nq.ising.SpinFlip('metropolis' or 'glauber'), not "
+                            f"{type(integrator).__name__}")
         protocol = as_protocol(protocol)
         if protocol.n_controls != system.n_controls:
             raise ValueError(f"{system.name} takes {system.n_controls} control(s) "
@@ -161,7 +166,7 @@ class Job:
             "system": s.name, "system_factory": s.factory or "",
             "system_params": json.dumps(s.params, sort_keys=True), "dim": s.dim,
             "n_controls": s.n_controls, "control_names": json.dumps(list(s.control_names)),
-            "integrator": type(self.integrator).__name__,
+            "integrator": self.integrator.spec_name(),
             "integrator_params": json.dumps(self.integrator.params(), sort_keys=True),
             "dt": float(self.integrator.dt), "beta": self.beta, "kT": 1.0 / self.beta,
             "seed": str(self.seed), "n_traj": self.n_traj, "n_steps": self.n_steps,

@@ -120,6 +120,11 @@ def make_sampler(system, lam0, beta, init):
                 _kernels.init_inverse_cdf(rng, grid, cdf, out)
                 return out
             return sample, "inverse_cdf"
+        if getattr(system, "discrete", False):
+            raise ValueError(
+                f"{system.name} has an exact equilibrium sampler only at J = 0; start the "
+                "protocol at J = 0, or pass an (n_traj, n_sites) array of +-1 spins (e.g. "
+                "the final x of a SpinFlip run under nq.protocols.hold at lam_0)")
         raise ValueError(
             f"{system.name} (dim={dim}) has no exact equilibrium sampler at lam_0; pass "
             "init=nq.Equilibrate(n_steps=..., dt=...) to equilibrate with MALA, or an "

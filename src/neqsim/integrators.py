@@ -58,7 +58,13 @@ class Integrator:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        Integrator.registry[cls.__name__] = cls
+        Integrator.registry[cls.spec_name()] = cls
+
+    @classmethod
+    def spec_name(cls):
+        """How run files name the class: "MALA" here, "kernels.MALA" elsewhere."""
+        module = cls.__module__.rsplit(".", 1)[-1]
+        return cls.__name__ if module == "integrators" else f"{module}.{cls.__name__}"
 
     # state arrays the integrator's kernel carries besides x, u, rng and the sums
     has_velocities = False

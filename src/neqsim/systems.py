@@ -59,6 +59,8 @@ class System:
         # from pi_lam with each trajectory's own generator row (for systems whose exact
         # equilibrium is not a Gaussian, e.g. independent spins)
         self.exact_sampler = exact_sampler
+        # spin lattices set this: their configurations are +-1, not points of R^dim
+        self.discrete = False
 
     @property
     def kernel_function(self):
@@ -107,7 +109,8 @@ class System:
         """
         lam = self._lam(lam)
         if self._exact_free_energy is not None:
-            return float(self._exact_free_energy(lam, float(beta)))
+            value = self._exact_free_energy(lam, float(beta))
+            return None if value is None else float(value)
         if quadrature and self.dim == 1:
             from .initial import grid_density
             grid, logp, log_norm = grid_density(self, lam, beta)
@@ -235,6 +238,9 @@ BUILTINS = {"harmonic_trap": harmonic_trap, "double_well": double_well}
 
 def from_spec(factory, params):
     """Rebuild a built-in system from its builder name and parameters."""
+    if factory not in BUILTINS:
+        from .ising import BUILDERS  # lattices live in their own module (it imports this)
+        BUILTINS.update(BUILDERS)
     if factory not in BUILTINS:
         raise ValueError(f"unknown built-in system {factory!r}; known: {sorted(BUILTINS)}")
     return BUILTINS[factory](**params)
