@@ -165,3 +165,17 @@ def test_bad_input_gives_clear_errors():
                initial=gp.sample0, kernel=nq.kernels.MALA(0.1), n_chains=10, schedule=5)
     with pytest.raises(ValueError, match="step_size"):
         nq.kernels.HMC(-1.0)
+
+
+def test_ising_8x8_near_critical_log_z():
+    """AIS over the coupling of an 8x8 periodic Ising lattice, J: 0 -> 0.44 (K_c = 0.4407)
+    with Glauber sweeps: log Z(0.44) - log Z(0) from Kaufman's finite-lattice formula."""
+    lattice = nq.ising.ising((8, 8))
+    t = np.linspace(0.0, 1.0, 201) ** 2        # slower near the critical end
+    proto = nq.protocols.Protocol(np.column_stack([0.44 * t, np.zeros_like(t)]))
+    res = nq.ais(lattice, schedule=proto, initial="equilibrium",
+                 kernel=nq.ising.SpinFlip("glauber"), n_chains=4000, seed=3)
+    exact = testsystems.ising_2d_log_z(8, 8, 0.44) - 64 * math.log(2.0)
+    assert res.reliable, res.estimate.warnings
+    assert abs(res.log_z - exact) < 4 * res.log_z_err, (res, exact)
+    assert res.log_z_err < 0.1

@@ -217,7 +217,8 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
         :class:`neqsim.System` (energies -log f(x, lam)) with ``schedule`` a protocol of
         its controls, and ``log_likelihood`` None.
     initial : exact draws from f_0: an (n_chains, dim) array or a callable
-        ``initial(n, rng)`` (rng: a numpy Generator seeded from ``seed``).
+        ``initial(n, rng)`` (rng: a numpy Generator seeded from ``seed``); with a System,
+        also "equilibrium" (its exact sampler at lam_0, e.g. an Ising lattice at J = 0).
     schedule : a one-control protocol 0 -> 1 (:mod:`neqsim.schedules`), an array of t,
         an int (geometric with that many steps), or :func:`neqsim.schedules.adaptive`.
     kernel : :mod:`neqsim.kernels` instance (RandomWalk, MALA, HMC); ``step_size="adapt"``
@@ -233,8 +234,12 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
     """
     from .analysis import ais_log_z
     from .driver import simulate
-    if not isinstance(kernel, MarkovKernel):
-        raise TypeError("kernel must be one of nq.kernels.RandomWalk, MALA, HMC")
+    from .integrators import Integrator
+    if not isinstance(kernel, Integrator) or (not isinstance(kernel, MarkovKernel)
+                                              and not isinstance(log_prior, System)):
+        raise TypeError("kernel must be one of nq.kernels.RandomWalk, MALA, HMC (or, with a "
+                        "System such as an Ising lattice, its integrator, e.g. "
+                        "nq.ising.SpinFlip('glauber'))")
     if isinstance(n_chains, bool) or int(n_chains) != n_chains or n_chains < 1:
         raise ValueError(f"n_chains must be an integer >= 1, got {n_chains!r}")
     n_chains = int(n_chains)
@@ -269,15 +274,23 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
             proto = schedule
         else:
             proto = _schedules._check(schedule)
-    x0 = _initial_array(initial, n_chains, dim, rng, "initial samples")
-    dim = x0.shape[1]
+    if isinstance(initial, str):
+        if initial != "equilibrium" or system is None:
+            raise ValueError("initial must be samples (an array or a callable); "
+                             "'equilibrium' only with a System that has an exact sampler")
+        x0 = "equilibrium"
+    else:
+        x0 = _initial_array(initial, n_chains, dim, rng, "initial samples")
+        dim = x0.shape[1]
     if system is None:
         system = _path_system(f0, f1, dim, path, kernel.method in (1, 2))
     pilot = {}
-    if isinstance(proto, Adaptive) or kernel.step_size == "adapt":
+    if isinstance(proto, Adaptive) or getattr(kernel, "step_size", None) == "adapt":
         n_p = min(n_chains, 1000) if n_pilot is None else int(n_pilot)
         if isinstance(proto, Adaptive):
             n_p = proto.n_pilot if n_pilot is None else n_p
+        if isinstance(x0, str):
+            raise ValueError("adaptation needs initial samples (an array or a callable)")
         pilot_x = _initial_array(initial if callable(initial) else x0[:n_p], n_p, dim,
                                  np.random.default_rng([seed, 2]), "initial samples")
         proto, kernel, pilot = _pilot(system, proto, kernel, pilot_x, seed, adapt_iters,
@@ -299,7 +312,8 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
         xr = _initial_array(reverse_initial, np.asarray(reverse_initial).shape[0]
                             if not callable(reverse_initial) else n_chains, dim,
                             np.random.default_rng([seed, 3]), "reverse initial samples")
-        rev_kernel = kernel.with_step_sizes(kernel.step_sizes(proto.n_steps + 1)[::-1])
+        rev_kernel = kernel.with_step_sizes(kernel.step_sizes(proto.n_steps + 1)[::-1]) \
+            if isinstance(kernel, MarkovKernel) else kernel
         rev_out = None if out is None else f"{out}.reverse.h5"
         rev_run = simulate(system, proto.reversed(), rev_kernel, xr.shape[0],
                            seed=(seed + 1) % 2**64, init=xr, out=rev_out,
