@@ -42,7 +42,7 @@ def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
              init="equilibrium", record_every=0, record_positions=False, out=None,
              overwrite=False, resume=False, progress=None, checkpoint_every=10.0,
              chunk_steps=None, chunk_traj=None, n_threads=None, on_failure="raise",
-             specialize=None):
+             specialize=None, executor=None, threads_per_worker=1, system_factory=None):
     """Drive ``n_traj`` independent trajectories of ``system`` through ``protocol``.
 
     Each step k = 1..N switches lam_{k-1} -> lam_k at fixed state (work
@@ -86,12 +86,23 @@ def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
         for cheap potentials, but several seconds of compilation once per process and
         system). None (default) does so when the run has at least SPECIALIZE_ABOVE
         particle-steps. The arithmetic is the same, so results are bit-identical.
+    executor : a ``concurrent.futures.Executor`` (``ProcessPoolExecutor`` with a spawn or
+        forkserver context, dask's ``Client(...).get_executor()``, ...) whose workers
+        compute the trajectory blocks; the driver commits them in order, so results are
+        bit-identical to the single-process run (docs/scale-out.md). ``chunk_traj``
+        then defaults to about 4 blocks per worker.
+    threads_per_worker : numba threads each worker uses for a block (default 1: one
+        worker per core).
+    system_factory : with ``executor`` and a user-defined system that cannot be pickled:
+        a picklable callable with no arguments (e.g. a module-level function the workers
+        can import) that builds the same system on each worker.
     """
     job = Job.build(system, protocol, integrator, n_traj, beta=beta, seed=seed, init=init,
                     record_every=record_every, record_positions=record_positions,
                     on_failure=on_failure)
     options = _Options(job, chunk_steps, chunk_traj, n_threads, specialize, progress,
                        checkpoint_every, streaming=out is not None)
+    _plan(job, options, chunk_traj, executor, threads_per_worker, system_factory)
     if out is None:
         if resume or overwrite:
             raise ValueError("resume= and overwrite= apply to run files: pass out=")
@@ -115,17 +126,22 @@ def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
 
 
 def resume(path, *, system=None, progress=None, checkpoint_every=10.0, chunk_steps=None,
-           chunk_traj=None, n_threads=None, specialize=None):
+           chunk_traj=None, n_threads=None, specialize=None, executor=None,
+           threads_per_worker=1, system_factory=None):
     """Continue an interrupted run file to the result an uninterrupted run would give.
 
     Everything that determines the numbers comes from the file; ``system`` is needed
     only for user-defined potentials (built-ins are rebuilt by name) and must compute
     the same energies as the original (checked at probe points). The other options are
-    execution choices and do not change the results. Returns the completed Run.
+    execution choices and do not change the results (``executor``, ``threads_per_worker``
+    and ``system_factory`` as in :func:`simulate`; with a ``system_factory`` and no
+    ``system``, the factory builds the system here too). Returns the completed Run.
     """
     from . import runfile
     path = os.fspath(path)
     config, arrays, marker = runfile.read_stored(path)
+    if system is None and system_factory is not None and not config["system_factory"]:
+        system = system_factory()
     try:
         job = Job.from_stored(path, config, arrays, system=system)
     except ValueError as e:
@@ -139,6 +155,7 @@ def resume(path, *, system=None, progress=None, checkpoint_every=10.0, chunk_ste
                                          "the one that wrote the file; refusing to resume")
     options = _Options(job, chunk_steps, chunk_traj, n_threads, specialize, progress,
                        checkpoint_every, streaming=True)
+    _plan(job, options, chunk_traj, executor, threads_per_worker, system_factory)
     return _continue(path, job, marker, options, chunk_traj)
 
 
@@ -149,12 +166,27 @@ def _continue(path, job, marker, options, chunk_traj):
                                          "with nq.open_run)")
     writer = runfile.Writer(path, job)
     try:
-        # the checkpoint slots hold at most the file's block size
-        options.chunk_traj = min(chunk_traj or writer.capacity, writer.capacity)
+        if options.plan is None:  # the checkpoint slots hold at most the file's block size
+            options.chunk_traj = min(chunk_traj or writer.capacity, writer.capacity)
         _execute(job, writer, options)
     finally:
         writer.close()
     return runfile.open_run(path, system=job.system)
+
+
+# --- scale-out (neqsim.distributed): an Executor's workers compute the blocks ----------------
+def _plan(job, options, chunk_traj, executor, threads_per_worker, system_factory):
+    if executor is None:
+        if system_factory is not None:
+            raise ValueError("system_factory= builds the system on an executor's workers; "
+                             "pass executor= as well")
+        return
+    from .distributed import Plan
+    options.plan = Plan(job, executor, threads_per_worker=threads_per_worker,
+                        system_factory=system_factory)
+    if chunk_traj is None:
+        options.chunk_traj = options.plan.default_chunk_traj(job, options.chunk_traj)
+# ----------------------------------------------------------------------------------------------
 
 
 class _Options:
@@ -178,6 +210,7 @@ class _Options:
             raise ValueError(f"checkpoint_every must be >= 0 seconds, got {checkpoint_every!r}")
         # several calls per block only pay off with something to do between them
         self.adaptive = self.chunk_steps is None and (streaming or self.progress)
+        self.plan = None  # a distributed.Plan when an executor computes the blocks
 
 
 class _MemorySink:
@@ -246,6 +279,8 @@ class _MemorySink:
 
 def _execute(job, sink, options):
     """Run every uncommitted trajectory of ``job`` into ``sink``."""
+    if options.plan is not None:  # scale-out: the executor's workers compute the blocks
+        return options.plan.execute(job, sink, options)
     system, integ = job.system, job.integrator
     N = job.n_steps
     lam = job.protocol.values.copy()  # kernels take writable arrays (one signature)
