@@ -73,6 +73,7 @@ def test_gaussian_bidirectional_bounds_and_bar():
                  n_chains=3000, seed=2, reverse_initial=gp.sampleN(3000, rng))
     d = res.estimate.diagnostics
     exact = gp.log_ratio
+    assert res.reliable, res.estimate.warnings
     assert d["elbo"] < exact < d["eubo"]
     assert d["lower_bound"] - 4 * d["forward_std_error"] < exact
     assert exact < d["upper_bound"] + 4 * d["reverse_std_error"]

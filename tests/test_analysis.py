@@ -207,6 +207,7 @@ def test_ais_log_z_and_bidirectional_bounds():
     assert fwd.var_log_w == pytest.approx(s * s, rel=0.05)
     assert fwd.ci[0] < fwd.log_z < fwd.ci[1]
     both = ais_log_z(lw_f, log_weights_reverse=lw_r, n_bootstrap=0)
+    assert both.reliable, both.warnings
     d = both.diagnostics
     assert d["elbo"] < log_z < d["eubo"]
     assert abs(both.log_z - log_z) < 4 * both.log_z_err

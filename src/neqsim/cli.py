@@ -173,9 +173,11 @@ def _analyze(args):
         if rev.system_name != fwd.system_name:
             raise ValueError(f"{args.reverse} simulates {rev.system_name}, {args.forward} "
                              f"{fwd.system_name}: not a forward/reverse pair")
-        if not np.array_equal(rev.protocol.values, fwd.protocol.values[::-1]):
+        from .protocols import is_reverse_of
+        if not is_reverse_of(fwd.protocol, rev.protocol):
             raise ValueError(f"{args.reverse}: its protocol is not the reversed protocol of "
-                             f"{args.forward} (reverse runs must use protocol.reversed())")
+                             f"{args.forward} (use protocol.reversed() or "
+                             "nq.protocols.crooks_pair)")
         if not math.isclose(rev.beta, fwd.beta, rel_tol=1e-12):
             raise ValueError(f"{args.reverse} has beta = {rev.beta:g}, {args.forward} "
                              f"beta = {fwd.beta:g}: the runs must share the temperature")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["Protocol", "as_protocol", "linear", "piecewise", "from_callable", "hold",
-           "concatenate", "jump"]
+           "concatenate", "jump", "crooks_pair", "is_reverse_of"]
 
 
 class Protocol:
@@ -56,7 +56,11 @@ class Protocol:
         return self._values[-1]
 
     def reversed(self):
-        """The time-reversed schedule lam_N .. lam_0, for the reverse process."""
+        """The time-reversed schedule lam_N .. lam_0, for the reverse process.
+
+        Exact for Crooks/BAR between the directions with kernels that leave each pi_lam
+        invariant (MALA, GHMC, Metropolis, spin flips). For the others (Euler-Maruyama,
+        unadjusted splittings, velocity Verlet) use :func:`crooks_pair`."""
         return Protocol(self._values[::-1])
 
     def __array__(self, dtype=None, copy=None):
@@ -162,6 +166,34 @@ def concatenate(*protocols):
         same = np.array_equal(parts[-1][-1], p.values[0])
         parts.append(p.values[1:] if same else p.values)
     return Protocol(np.concatenate(parts, axis=0))
+
+
+def crooks_pair(protocol):
+    """(forward, reverse) protocols that are exact time reversals of each other for every
+    integrator: each direction starts with one kernel step at its initial controls.
+
+    A step switches the controls and then applies the kernel at the new ones, so the
+    forward process is S_1 T_1 ... S_N T_N and the plain reversed protocol runs
+    kernels at lam_{N-1} .. lam_0. The time reversal of the forward path applies T_N first.
+    For kernels that leave pi_lam exactly invariant the extra step changes nothing (it
+    acts on an equilibrium sample); for Euler-Maruyama and unadjusted splittings, whose
+    path work W_path is exact only under the exact time reversal, it removes a small
+    bias of BAR/Crooks between the directions (measured 1-4 standard errors at 100k
+    trajectories). Jarzynski in one direction needs none of this."""
+    p = as_protocol(protocol)
+    return hold(p.start, 1) + p, hold(p.end, 1) + p.reversed()
+
+
+def is_reverse_of(forward, reverse):
+    """Whether ``reverse`` is ``forward.reversed()`` or the reverse of a
+    :func:`crooks_pair` whose forward is ``forward``."""
+    f, r = as_protocol(forward).values, as_protocol(reverse).values
+    if f.shape == r.shape and np.array_equal(r, f[::-1]):
+        return True
+    if f.shape == r.shape and f.shape[0] > 2 and np.array_equal(f[0], f[1]):
+        inner = f[1:]
+        return np.array_equal(r[0], r[1]) and np.array_equal(r[1:], inner[::-1])
+    return False
 
 
 def _check_steps(n_steps):

@@ -19,7 +19,8 @@ A configuration names a built-in system, a protocol, an integrator and the run::
     beta = 1.0
     out = "forward.h5"
     record_every = 10             # optional
-    reverse = true                # optional: also run the reversed protocol
+    reverse = true                # optional: also run the reverse process (both directions
+                                  # then start with one kernel step: protocols.crooks_pair)
 
 Every unknown or missing field is reported with the file and the section it belongs to.
 """
@@ -192,12 +193,15 @@ def execute(source, *, out=None, n_traj=None, seed=None, overwrite=False, progre
               on_failure=run.get("on_failure", "raise"), chunk_traj=run.get("chunk_traj"),
               overwrite=overwrite, progress=progress, n_threads=n_threads)
     n = n_traj or run["n_traj"]
+    reverse = None
+    if run.get("reverse"):  # the exact time-reversed pair, for any integrator
+        proto, reverse = nq.protocols.crooks_pair(proto)
     try:
         runs = [nq.simulate(system, proto, integ, n, out=out, **kw)]
-        if run.get("reverse"):
+        if reverse is not None:
             stem = out[:-3] if out.endswith(".h5") else out
             kw["seed"] = None if kw["seed"] is None else int(kw["seed"]) + 1
-            runs.append(nq.simulate(system, proto.reversed(), integ, n,
+            runs.append(nq.simulate(system, reverse, integ, n,
                                     out=f"{stem}.reverse.h5", **kw))
     except (ValueError, TypeError) as e:
         if isinstance(e, nq.RunFileError):

@@ -78,12 +78,13 @@ def case_dragged_trap(scale, integ, seed):
     import neqsim as nq
     n, t, v = 20_000 * scale, 1.0, 2.0
     trap = nq.systems.harmonic_trap()
-    proto = nq.protocols.linear([0.0, 1.0], [v * t, 1.0], 500)
+    proto, reverse = nq.protocols.crooks_pair(nq.protocols.linear([0.0, 1.0], [v * t, 1.0],
+                                                                  500))
     em = nq.EulerMaruyama(dt=t / 500)
     run = nq.simulate(trap, proto, em, n, seed=seed, progress=False)
     mean_w = v * v * (t - (1.0 - math.exp(-t)))
     w = run.work
-    rev = nq.simulate(trap, proto.reversed(), em, n, seed=seed + 1, progress=False)
+    rev = nq.simulate(trap, reverse, em, n, seed=seed + 1, progress=False)
     b = _quiet(nq.analysis.bar, run, rev, n_bootstrap=0)
     var = float(np.var(w, ddof=1))
     return [Row("dragged trap <W> (EM dt=2e-3)", float(w.mean()), float(w.std() / math.sqrt(n)),
@@ -99,10 +100,11 @@ def case_breathing(scale, integ, seed):
     import neqsim as nq
     n = 20_000 * scale
     trap = nq.systems.harmonic_trap()
-    proto = nq.protocols.linear([0.0, 1.0], [0.0, 4.0], 20)
+    # crooks_pair: the exact time reversal for every integrator (protocols.crooks_pair)
+    proto, reverse = nq.protocols.crooks_pair(nq.protocols.linear([0.0, 1.0], [0.0, 4.0], 20))
     exact = 0.5 * math.log(4.0)
     fwd = nq.simulate(trap, proto, integ, n, seed=seed, progress=False)
-    rev = nq.simulate(trap, proto.reversed(), integ, n, seed=seed + 1, progress=False)
+    rev = nq.simulate(trap, reverse, integ, n, seed=seed + 1, progress=False)
     ef = _quiet(nq.analysis.jarzynski, fwd, n_bootstrap=0)
     er = _quiet(nq.analysis.jarzynski, rev, n_bootstrap=0)
     b = _quiet(nq.analysis.bar, fwd, rev, n_bootstrap=0)

@@ -85,7 +85,8 @@ def ais_log_z(log_weights, *, log_weights_reverse=None, n_bootstrap=200, confide
                  "eubo": float(np.mean(-lr)), "overlap": b.diagnostics.get("overlap"),
                  "ess_reverse": rev.diagnostics["ess"]})
     reasons = list(b.warnings)
-    if math.isfinite(b.value) and not (diag["elbo"] - 4 * _se_mean(lw) <= b.value
+    # b.value is dF = -log Z: the bracket is on log Z
+    if math.isfinite(b.value) and not (diag["elbo"] - 4 * _se_mean(lw) <= -b.value
                                        <= diag["eubo"] + 4 * _se_mean(lr)):
         reasons.append(f"BAR log Z {-b.value:.4g} lies outside [E log w, -E log w_R] = "
                        f"[{diag['elbo']:.4g}, {diag['eubo']:.4g}]: the reverse chains may "
