@@ -131,7 +131,9 @@ def mcmc_chunk(eg, lam, k0, k1, method, eps, n_leap, n_moves, beta,
                     if uy != math.inf and (log_a >= 0.0 or uniform(st, b) < math.exp(log_a)):
                         for j in range(d):
                             xb[b, j] = y[b, j]
-                            g[b, j] = gy[b, j]
+                        if method != RWM:  # the random walk never reads the gradient
+                            for j in range(d):
+                                g[b, j] = gy[b, j]
                         Qb[b] += dq
                         ub[b] = uy
                         ab[b] += 1

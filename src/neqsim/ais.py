@@ -122,6 +122,8 @@ def _build_path_system(f0, f1, dim, path, need_gradient):
             t = lam[0]
             va = a(x, out)
             vb = b(x, out)
+            for j in range(x.shape[0]):  # no gradient: never leave garbage for a kernel
+                out[j] = 0.0
             ca = 1.0 - t if geometric else 1.0
             return _combine(va, vb, ca, t)
     name = f"ais[{f0.name}*{f1.name}^t]" if not geometric else \
