@@ -39,44 +39,23 @@ Set ``NEQSIM_EXAMPLE_SMALL=1`` for a quick run (500 chains, 100 temperatures) an
 # %%
 # Set-up
 # ------
-import os
-import pathlib
 import warnings
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import neqsim as nq
+from _gallery import Table, merged_legend, save_figure, setup
 
-import neqsim as nq  # noqa: E402
-
-SMALL = os.environ.get("NEQSIM_EXAMPLE_SMALL", "") not in ("", "0")
+SMALL, OUT = setup()  # matplotlib Agg backend; NEQSIM_EXAMPLE_SMALL, NEQSIM_OUT
 N_CHAINS = 500 if SMALL else 10_000
 N_TEMPS = 100 if SMALL else 200
 SEED = 2015
 Z_MAX = 4.0
-OUT = pathlib.Path(os.environ.get("NEQSIM_OUT") or "out")
-OUT.mkdir(parents=True, exist_ok=True)
 
-rows = []  # (quantity, estimate, error, exact, z, status)
-
-
-def check(name, estimate, error, exact, reliable=True):
-    """A row for an estimate of a quantity known exactly: PASS when |z| < Z_MAX, where
-    z = (estimate - exact) / error; an estimate that its estimator flags as unreliable
-    (too few effective samples) is marked so instead of being judged."""
-    z = (estimate - exact) / error if error > 0 else np.inf * np.sign(estimate - exact)
-    status = "UNRELIABLE" if not reliable else ("PASS" if abs(z) < Z_MAX else "FAIL")
-    rows.append((name, estimate, error, exact, z, status))
-
-
-def bound_row(name, value, error, exact, side):
-    """A row for a strict bound: ``side="lower"`` must not lie above the exact value by
-    more than Z_MAX standard errors, ``"upper"`` not below it."""
-    z = (value - exact) / error
-    ok = z < Z_MAX if side == "lower" else z > -Z_MAX
-    rows.append((name, value, error, exact, z, "holds" if ok else "FAIL"))
+# the results table: PASS when an estimate is within Z_MAX standard errors of the exact
+# value; a strict bound "holds" unless it is violated by more than Z_MAX of them
+table = Table(30, exact_width=10, z_max=Z_MAX)
 
 
 # %%
@@ -124,12 +103,12 @@ with warnings.catch_warnings():
 lw, lr_w = res.log_weights, res.log_weights_reverse
 se_mean = lambda a: float(np.std(a, ddof=1) / np.sqrt(a.size))  # noqa: E731
 
-check("log Z, forward AIS", fwd.log_z, fwd.std_error, exact, fwd.reliable)
-check("log Z, reverse AIS", diag["reverse"], diag["reverse_std_error"], exact,
+table.check("log Z, forward AIS", fwd.log_z, fwd.std_error, exact, fwd.reliable)
+table.check("log Z, reverse AIS", diag["reverse"], diag["reverse_std_error"], exact,
       diag["ess_reverse"] >= 30)
-check("log Z, bidirectional (BAR)", est.log_z, est.std_error, exact, est.reliable)
-bound_row("ELBO E[log w]      (<= log Z)", diag["elbo"], se_mean(lw), exact, "lower")
-bound_row("EUBO -E[log w_R]   (>= log Z)", diag["eubo"], se_mean(lr_w), exact, "upper")
+table.check("log Z, bidirectional (BAR)", est.log_z, est.std_error, exact, est.reliable)
+table.bounds_exact("ELBO E[log w]      (<= log Z)", diag["elbo"], se_mean(lw), exact, "lower")
+table.bounds_exact("EUBO -E[log w_R]   (>= log Z)", diag["eubo"], se_mean(lr_w), exact, "upper")
 
 # %%
 # Results
@@ -137,11 +116,7 @@ bound_row("EUBO -E[log w_R]   (>= log Z)", diag["eubo"], se_mean(lr_w), exact, "
 print()
 print(f"{N_CHAINS} chains per direction, {res.schedule.n_steps} temperatures, "
       f"HMC (5 leapfrog steps), seed = {SEED}")
-header = f"{'quantity':<30} {'estimate':>22} {'exact':>10} {'z':>7}  status"
-print(header)
-print("-" * len(header))
-for name, value, err, ex, z, status in rows:
-    print(f"{name:<30} {value:>10.4f} +- {err:<9.4g} {ex:>10.4f} {z:>7.2f}  {status}")
+table.print()
 print(f"ESS: forward {diag['ess']:.0f}, reverse {diag['ess_reverse']:.0f} of {N_CHAINS}; "
       f"BAR overlap {diag['overlap']:.3f}")
 if not est.reliable:
@@ -195,12 +170,7 @@ ax2 = ax.twinx()
 ax2.plot(k, res.kernel.step_sizes(t.size), color="C4", ls="--", label="HMC step size")
 ax2.set_ylabel("HMC step size")
 ax.set_title("Adapted schedule and step sizes")
-h1, l1 = ax.get_legend_handles_labels()
-h2, l2 = ax2.get_legend_handles_labels()
-ax.legend(h1 + h2, l1 + l2, fontsize="small", loc="center right")
+merged_legend(ax, ax2, fontsize="small", loc="center right")
 
-path = OUT / "ais_regression.png"
-fig.savefig(path, dpi=120)
-plt.close(fig)
-print(f"figure written to {path.resolve()}")
+save_figure(fig, OUT / "ais_regression.png")
 print(f"run files written to {run_file.resolve()} and {run_file.name}.reverse.h5")

@@ -59,19 +59,15 @@ and ``NEQSIM_OUT`` to choose where the figure and the run files are written (def
 # %%
 # Set-up
 # ------
-import os
-import pathlib
 import warnings
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import neqsim as nq
+from _gallery import Table, merged_legend, save_figure, setup
 
-import neqsim as nq  # noqa: E402
-
-SMALL = os.environ.get("NEQSIM_EXAMPLE_SMALL", "") not in ("", "0")
+SMALL, OUT = setup()  # matplotlib Agg backend; NEQSIM_EXAMPLE_SMALL, NEQSIM_OUT
 N_TRAJ = 1_000 if SMALL else 20_000
 TAUS = np.geomspace(0.5, 300.0, 5 if SMALL else 7)
 DT = 0.01
@@ -79,26 +75,10 @@ BETA = 1.0
 LN2 = np.log(2.0)
 SEED = 2012  # the year of Berut et al.'s experimental test of Landauer's principle
 Z_MAX = 4.0
-OUT = pathlib.Path(os.environ.get("NEQSIM_OUT") or "out")
-OUT.mkdir(parents=True, exist_ok=True)
 
-rows = []  # (quantity, estimate, error, exact or bound, z, status)
-
-
-def check(name, estimate, error, exact, reliable=True):
-    """A row for an estimate of a quantity known exactly: PASS when |z| < Z_MAX, where
-    z = (estimate - exact) / error; an estimate that its estimator flags as unreliable
-    (too few effective samples) is marked so instead of being judged."""
-    z = (estimate - exact) / error if error > 0 else np.inf * np.sign(estimate - exact)
-    status = "UNRELIABLE" if not reliable else ("PASS" if abs(z) < Z_MAX else "FAIL")
-    rows.append((name, estimate, error, exact, z, status))
-
-
-def bound(name, bc):
-    """A row for a one-sided bound (:class:`neqsim.analysis.BoundCheck`): the exact
-    column holds the bound and z the margin above it in standard errors."""
-    rows.append((name, bc.value, bc.std_error, bc.bound, bc.margin,
-                 "holds" if bc.holds else "FAIL"))
+# the results table; for a bound the exact column holds the bound and z the margin above
+# it in standard errors
+table = Table(34, exact_label="exact/bound", exact_width=11, z_max=Z_MAX)
 
 
 # %%
@@ -159,19 +139,16 @@ for tau in TAUS:
 # whose exact value is kT ln 2. p itself has no exact value here.
 for r in results:
     t = f"tau={r['tau']:<6.1f}"
-    bound(f"{t} <W>  >= kT(ln2-H(p))", r["W"])
-    bound(f"{t} -<Q> >= kT(ln2-H(p))", r["Q"])
+    table.bound(f"{t} <W>  >= kT(ln2-H(p))", r["W"])
+    table.bound(f"{t} -<Q> >= kT(ln2-H(p))", r["Q"])
     js = r["j_succ"]
-    check(f"{t} Jarzynski, successes only", js.delta_f, js.std_error, LN2, js.reliable)
+    table.check(f"{t} Jarzynski, successes only", js.delta_f, js.std_error, LN2,
+                js.reliable)
 
 print()
 print(f"{N_TRAJ} trajectories per cycle time, beta = {BETA}, seed = {SEED}, "
       f"kT ln 2 = {LN2:.4f}")
-header = f"{'quantity':<34} {'estimate':>22} {'exact/bound':>11} {'z':>7}  status"
-print(header)
-print("-" * len(header))
-for name, est, err, exact, z, status in rows:
-    print(f"{name:<34} {est:>10.4f} +- {err:<9.4g} {exact:>11.4f} {z:>7.2f}  {status}")
+table.print()
 print()
 # not judged: the failures' half of the average (exact kT ln 2, but a handful of samples
 # at best) and the full-cycle Jarzynski estimate of dF = 0, which needs the failures
@@ -248,13 +225,8 @@ ax_err.plot(tau[failed_some], 1.0 - ps[failed_some], "s--", color="C4", ms=4,
             label="error probability $1 - p$ (right axis)")
 ax_err.set_yscale("log")
 ax_err.set_ylabel("$1 - p$")
-h1, l1 = ax.get_legend_handles_labels()
-h2, l2 = ax_err.get_legend_handles_labels()
-ax.legend(h1 + h2, l1 + l2, fontsize="small", loc="center right")
+merged_legend(ax, ax_err, fontsize="small", loc="center right")
 
-path = OUT / "bit_erasure.png"
-fig.savefig(path, dpi=120)
-plt.close(fig)
-print(f"figure written to {path.resolve()}")
+save_figure(fig, OUT / "bit_erasure.png")
 print(f"run files written to {OUT.resolve()}/bit_erasure_tau*.h5 "
       f"(try: neqsim info {results[-1]['file']})")

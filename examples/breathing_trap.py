@@ -39,44 +39,22 @@ Set ``NEQSIM_EXAMPLE_SMALL=1`` for a quick run with 3000 trajectories per direct
 # Set-up
 # ------
 # The figure is written to a file, so matplotlib uses the non-interactive Agg backend.
-import os
-import pathlib
 import warnings
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import neqsim as nq
+from _gallery import Table, save_figure, setup
 
-import neqsim as nq  # noqa: E402
-
-SMALL = os.environ.get("NEQSIM_EXAMPLE_SMALL", "") not in ("", "0")
+SMALL, OUT = setup()  # matplotlib Agg backend; NEQSIM_EXAMPLE_SMALL, NEQSIM_OUT
 N_TRAJ = 3_000 if SMALL else 100_000
 BETA = 1.0
 KT = 1.0 / BETA
 SEED = 7
 Z_MAX = 4.0  # |z| above this fails a check of an exact identity
-OUT = pathlib.Path(os.environ.get("NEQSIM_OUT") or "out")
-OUT.mkdir(parents=True, exist_ok=True)
 
-rows = []  # (quantity, estimate, error, exact, status)
-
-
-def check(name, estimate, error, exact, reliable=True):
-    """A row for an estimate of a quantity known exactly: PASS when |z| < Z_MAX, where
-    z = (estimate - exact) / error; an estimate that its estimator flags as unreliable
-    (too few effective samples) is marked so instead of being judged."""
-    z = (estimate - exact) / error if error > 0 else np.inf * np.sign(estimate - exact)
-    status = "UNRELIABLE" if not reliable else ("PASS" if abs(z) < Z_MAX else "FAIL")
-    rows.append((name, estimate, error, exact, z, status))
-
-
-def bound(name, bc):
-    """A table row for a one-sided bound (:class:`neqsim.analysis.BoundCheck`): the
-    exact column shows the bound, z the margin above it in standard errors."""
-    rows.append((name, bc.value, bc.std_error, bc.bound, bc.margin,
-                 "holds" if bc.holds else "FAIL"))
+table = Table(32, z_max=Z_MAX)  # the results table: one row per estimate or bound
 
 
 # %%
@@ -124,14 +102,14 @@ chk = nq.analysis.crooks(fwd, rev)
 print(est_bar)
 print(chk)
 
-check("dF, Jarzynski forward", jf.delta_f, jf.std_error, dF, jf.reliable)
-check("dF, Jarzynski reverse (-dF_R)", -jr.delta_f, jr.std_error, dF, jr.reliable)
-check("dF, BAR", est_bar.delta_f, est_bar.std_error, dF, est_bar.reliable)
-check("dF, Crooks fit (slope = beta)", chk.delta_f, chk.delta_f_error, dF)
-check("Crooks slope", chk.slope, chk.slope_error, BETA)
-check("Crooks intercept", chk.intercept, chk.intercept_error, -BETA * dF)
-bound("<W_F> - dF (second law)", nq.analysis.dissipation(fwd, dF))
-bound("<W_R> + dF (second law)", nq.analysis.dissipation(rev, -dF))
+table.check("dF, Jarzynski forward", jf.delta_f, jf.std_error, dF, jf.reliable)
+table.check("dF, Jarzynski reverse (-dF_R)", -jr.delta_f, jr.std_error, dF, jr.reliable)
+table.check("dF, BAR", est_bar.delta_f, est_bar.std_error, dF, est_bar.reliable)
+table.check("dF, Crooks fit (slope = beta)", chk.delta_f, chk.delta_f_error, dF)
+table.check("Crooks slope", chk.slope, chk.slope_error, BETA)
+table.check("Crooks intercept", chk.intercept, chk.intercept_error, -BETA * dF)
+table.bound("<W_F> - dF (second law)", nq.analysis.dissipation(fwd, dF))
+table.bound("<W_R> + dF (second law)", nq.analysis.dissipation(rev, -dF))
 
 # %%
 # Results
@@ -142,11 +120,7 @@ bound("<W_R> + dF (second law)", nq.analysis.dissipation(rev, -dF))
 print()
 print(f"{N_TRAJ} trajectories per direction, beta = {BETA}, seed = {SEED}, "
       f"exact dF = (kT/2) ln 4 = {dF:.6f}")
-header = f"{'quantity':<32} {'estimate':>22} {'exact':>9} {'z':>7}  status"
-print(header)
-print("-" * len(header))
-for name, est, err, exact, z, status in rows:
-    print(f"{name:<32} {est:>10.4f} +- {err:<9.4g} {exact:>9.4f} {z:>7.2f}  {status}")
+table.print()
 print(f"{'Crooks crossing (fitted line)':<32} {chk.crossing:>10.4f}{'':12} {dF:>9.4f}")
 print(f"Crooks fit: chi2/dof = {chk.chi2:.1f}/{chk.dof}, p = {chk.p_value:.3g}; "
       f"BAR overlap = {est_bar.overlap:.3f}; Jarzynski ESS forward {jf.ess:.0f}, "
@@ -180,10 +154,7 @@ axes[2].set_ylim(dF - 0.2, dF + 0.2)
 axes[2].legend(fontsize="small")
 axes[2].set_ylabel(r"$\Delta F$ estimate [kT]")
 
-path = OUT / "breathing_trap.png"
-fig.savefig(path, dpi=120)
-plt.close(fig)
-print(f"figure written to {path.resolve()}")
+save_figure(fig, OUT / "breathing_trap.png")
 print(f"run files written to {(OUT / 'breathing_trap_forward.h5').resolve()} and "
       f"{(OUT / 'breathing_trap_reverse.h5').name} (try: neqsim analyze "
       f"{OUT / 'breathing_trap_forward.h5'} {OUT / 'breathing_trap_reverse.h5'})")

@@ -27,25 +27,19 @@ Set ``NEQSIM_EXAMPLE_SMALL=1`` for a quick run with 2000 trajectories, and
 # Set-up
 # ------
 # The figure is written to a file, so matplotlib uses the non-interactive Agg backend.
-import os
-import pathlib
 import warnings
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import neqsim as nq
+from _gallery import Table, save_figure, setup
 
-import neqsim as nq  # noqa: E402
-
-SMALL = os.environ.get("NEQSIM_EXAMPLE_SMALL", "") not in ("", "0")
+SMALL, OUT = setup()  # matplotlib Agg backend; NEQSIM_EXAMPLE_SMALL, NEQSIM_OUT
 N_TRAJ = 2_000 if SMALL else 100_000
 BETA = 1.0
 KT = 1.0 / BETA
 SEED = 42
-OUT = pathlib.Path(os.environ.get("NEQSIM_OUT") or "out")
-OUT.mkdir(parents=True, exist_ok=True)
 
 
 def running_jarzynski(work, beta=1.0):
@@ -62,7 +56,9 @@ def running_jarzynski(work, beta=1.0):
     return n, df, se
 
 
-rows = []  # (quantity, estimate, error, exact, status)
+# the results table; its rows are shown with their z-scores but not judged here (see the
+# discussion under "Results")
+table = Table(33, error_format="<8.4f", z_width=6)
 ess = {}  # Jarzynski rows: effective sample size
 
 # %%
@@ -92,9 +88,9 @@ dF_drag = system.free_energy(drag.end, BETA) - system.free_energy(drag.start, BE
 W = run.work
 n = W.size
 var_W = W.var(ddof=1)
-rows.append(("dragged <W>", W.mean(), np.sqrt(var_W / n), mean_exact, ""))
+table.info("dragged <W>", W.mean(), np.sqrt(var_W / n), mean_exact)
 # standard error of a sample variance, Gaussian data
-rows.append(("dragged Var(W)", var_W, var_W * np.sqrt(2.0 / (n - 1)), var_exact, ""))
+table.info("dragged Var(W)", var_W, var_W * np.sqrt(2.0 / (n - 1)), var_exact)
 
 
 def add_jarzynski(name, w, exact):
@@ -103,8 +99,8 @@ def add_jarzynski(name, w, exact):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", nq.analysis.UnreliableEstimateWarning)
         est = nq.analysis.jarzynski(w, BETA, n_bootstrap=0)
-    rows.append((name, est.delta_f, est.std_error, exact,
-                 "ok" if est.reliable else "UNRELIABLE"))
+    table.info(name, est.delta_f, est.std_error, exact,
+               "ok" if est.reliable else "UNRELIABLE")
     ess[name] = est.ess
 
 
@@ -145,12 +141,7 @@ for name, w in (("breathing dF, Jarzynski(W)", run_b.work),
 # clearly biased by the large time step, the path work is not.
 print()
 print(f"{N_TRAJ} trajectories per run, beta = {BETA}, seed = {SEED}")
-header = f"{'quantity':<33} {'estimate':>22} {'exact':>9} {'z':>6}  status"
-print(header)
-print("-" * len(header))
-for name, est, err, exact, status in rows:
-    z = (est - exact) / err
-    print(f"{name:<33} {est:>10.4f} +- {err:<8.4f} {exact:>9.4f} {z:>6.2f}  {status}")
+table.print()
 print()
 print(f"effective sample size of the Jarzynski averages (of N = {N_TRAJ}; a tiny ESS means"
       " a few trajectories carry the average and its error bar is not trustworthy):")
@@ -196,8 +187,5 @@ ax2.set_ylabel(r"Jarzynski estimate of $\Delta F$ [kT]")
 ax2.set_title("Breathing trap (k: 1 → 4), Euler-Maruyama dt = 0.05")
 ax2.legend(loc="upper right", fontsize=8)
 
-path = OUT / "dragged_trap.png"
-fig.savefig(path, dpi=120)
-plt.close(fig)
-print(f"figure written to {path.resolve()}")
+save_figure(fig, OUT / "dragged_trap.png")
 print(f"run file written to {run_file.resolve()} (try: neqsim info {run_file})")

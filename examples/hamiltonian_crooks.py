@@ -51,19 +51,15 @@ Set ``NEQSIM_EXAMPLE_SMALL=1`` for a quick run with 5000 trajectories per direct
 # %%
 # Set-up
 # ------
-import os
-import pathlib
 import warnings
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import neqsim as nq
+from _gallery import Table, save_figure, setup
 
-import neqsim as nq  # noqa: E402
-
-SMALL = os.environ.get("NEQSIM_EXAMPLE_SMALL", "") not in ("", "0")
+SMALL, OUT = setup()  # matplotlib Agg backend; NEQSIM_EXAMPLE_SMALL, NEQSIM_OUT
 N_TRAJ = 5_000 if SMALL else 200_000
 BETA = 1.0
 KT = 1.0 / BETA
@@ -71,22 +67,10 @@ SEED = 1997  # the year of Jarzynski's equality
 DT = 0.4
 T_TOTAL = 2.0
 Z_MAX = 4.0
-OUT = pathlib.Path(os.environ.get("NEQSIM_OUT") or "out")
-OUT.mkdir(parents=True, exist_ok=True)
 
-rows = []  # (quantity, estimate, error, exact, z, status)
-
-
-def check(name, estimate, error, exact, reliable=True, biased=False):
-    """A table row. For an exact estimator: PASS when |z| < Z_MAX, z = (estimate - exact)
-    / error, unless its estimator flags it as unreliable. For one with a known bias the
-    status only says whether the bias shows at this sample size (not a failure)."""
-    z = (estimate - exact) / error if error > 0 else np.inf * np.sign(estimate - exact)
-    if biased:
-        status = "biased (expected)" if abs(z) >= Z_MAX else "bias < noise"
-    else:
-        status = "UNRELIABLE" if not reliable else ("PASS" if abs(z) < Z_MAX else "FAIL")
-    rows.append((name, estimate, error, exact, z, status))
+# the results table: an exact estimator passes within Z_MAX standard errors; one with a
+# known bias (biased=True) is only reported as showing its bias or not
+table = Table(34, z_max=Z_MAX)
 
 
 # %%
@@ -146,14 +130,14 @@ chk = nq.analysis.crooks(fwd, rev)
 print(b_path)
 print(chk)
 
-check("dF, BAR (W + W_shadow)", b_path.delta_f, b_path.std_error, dF, b_path.reliable)
-check("dF, Jarzynski forward (W+W_sh)", jf.delta_f, jf.std_error, dF, jf.reliable)
-check("dF, Jarzynski reverse (W+W_sh)", -jr.delta_f, jr.std_error, dF, jr.reliable)
-check("dF, Crooks fit (W + W_shadow)", chk.delta_f, chk.delta_f_error, dF)
-check("Crooks slope (W + W_shadow)", chk.slope, chk.slope_error, BETA)
-check("Crooks intercept (W + W_shadow)", chk.intercept, chk.intercept_error, -BETA * dF)
-check("dF, BAR (W alone)", b_plain.delta_f, b_plain.std_error, dF, biased=True)
-check("dF, BAR, naive ramp.reversed()", b_naive.delta_f, b_naive.std_error, dF,
+table.check("dF, BAR (W + W_shadow)", b_path.delta_f, b_path.std_error, dF, b_path.reliable)
+table.check("dF, Jarzynski forward (W+W_sh)", jf.delta_f, jf.std_error, dF, jf.reliable)
+table.check("dF, Jarzynski reverse (W+W_sh)", -jr.delta_f, jr.std_error, dF, jr.reliable)
+table.check("dF, Crooks fit (W + W_shadow)", chk.delta_f, chk.delta_f_error, dF)
+table.check("Crooks slope (W + W_shadow)", chk.slope, chk.slope_error, BETA)
+table.check("Crooks intercept (W + W_shadow)", chk.intercept, chk.intercept_error, -BETA * dF)
+table.check("dF, BAR (W alone)", b_plain.delta_f, b_plain.std_error, dF, biased=True)
+table.check("dF, BAR, naive ramp.reversed()", b_naive.delta_f, b_naive.std_error, dF,
       biased=True)
 
 # %%
@@ -163,11 +147,7 @@ print()
 print(f"{N_TRAJ} trajectories per direction, Velocity Verlet dt = {DT} "
       f"(omega dt = {2 * DT:.1f} at k = 4), beta = {BETA}, seed = {SEED}, "
       f"exact dF = {dF:.6f}")
-header = f"{'quantity':<34} {'estimate':>22} {'exact':>9} {'z':>7}  status"
-print(header)
-print("-" * len(header))
-for name, est, err, exact, z, status in rows:
-    print(f"{name:<34} {est:>10.4f} +- {err:<9.4g} {exact:>9.4f} {z:>7.2f}  {status}")
+table.print()
 print(f"{'Crooks crossing (W + W_shadow)':<34} {chk.crossing:>10.4f}{'':13} {dF:>9.4f}")
 print(f"heat: identically zero in all {2 * N_TRAJ} trajectories")
 print()
@@ -202,9 +182,6 @@ ax.set_ylabel(r"$\Delta F$ estimate [kT] ($\pm 2\sigma$)")
 ax.set_title("Free-energy estimates")
 ax.legend(fontsize="small")
 
-path = OUT / "hamiltonian_crooks.png"
-fig.savefig(path, dpi=120)
-plt.close(fig)
-print(f"figure written to {path.resolve()}")
+save_figure(fig, OUT / "hamiltonian_crooks.png")
 print(f"run files written to {(OUT / 'hamiltonian_crooks_forward.h5').resolve()} and "
       "hamiltonian_crooks_reverse.h5")

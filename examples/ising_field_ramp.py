@@ -38,44 +38,24 @@ Set ``NEQSIM_EXAMPLE_SMALL=1`` for a quick run (3000 trajectories per direction)
 # %%
 # Set-up
 # ------
-import os
-import pathlib
 import warnings
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import neqsim as nq
+import neqsim.ising  # noqa: F401  (nq.ising)
+from _gallery import Table, save_figure, setup
 
-import neqsim as nq  # noqa: E402
-import neqsim.ising  # noqa: E402,F401  (nq.ising)
-
-SMALL = os.environ.get("NEQSIM_EXAMPLE_SMALL", "") not in ("", "0")
+SMALL, OUT = setup()  # matplotlib Agg backend; NEQSIM_EXAMPLE_SMALL, NEQSIM_OUT
 N_TRAJ = 3_000 if SMALL else 50_000
 N_LOOP = 1_000 if SMALL else 5_000   # trajectories recorded sweep by sweep (hysteresis)
 BETA = 1.0
 SEED = 1925  # the year of Ising's thesis
 Z_MAX = 4.0
-OUT = pathlib.Path(os.environ.get("NEQSIM_OUT") or "out")
-OUT.mkdir(parents=True, exist_ok=True)
 
-rows = []  # (quantity, estimate, error, exact, z, status)
-
-
-def check(name, estimate, error, exact, reliable=True):
-    """A row for an estimate of a quantity known exactly: PASS when |z| < Z_MAX, where
-    z = (estimate - exact) / error; an estimate that its estimator flags as unreliable
-    (too few effective samples) is marked so instead of being judged."""
-    z = (estimate - exact) / error if error > 0 else np.inf * np.sign(estimate - exact)
-    status = "UNRELIABLE" if not reliable else ("PASS" if abs(z) < Z_MAX else "FAIL")
-    rows.append((name, estimate, error, exact, z, status))
-
-
-def bound(name, bc):
-    """A row for a one-sided bound (:class:`neqsim.analysis.BoundCheck`)."""
-    rows.append((name, bc.value, bc.std_error, bc.bound, bc.margin,
-                 "holds" if bc.holds else "FAIL"))
+# the results table (wide error column: the Jarzynski errors of case 2 can be large)
+table = Table(30, estimate_width=24, error_format="<11.4g", z_max=Z_MAX)
 
 
 def estimators(label, fwd, rev, dF):
@@ -86,17 +66,19 @@ def estimators(label, fwd, rev, dF):
         jf = nq.analysis.jarzynski(fwd)
         jr = nq.analysis.jarzynski(rev)
         b = nq.analysis.bar(fwd, rev)
-    check(f"{label} dF, BAR", b.delta_f, b.std_error, dF, b.reliable)
-    check(f"{label} dF, Jarzynski forward", jf.delta_f, jf.std_error, dF, jf.reliable)
-    check(f"{label} dF, Jarzynski reverse", -jr.delta_f, jr.std_error, dF, jr.reliable)
+    table.check(f"{label} dF, BAR", b.delta_f, b.std_error, dF, b.reliable)
+    table.check(f"{label} dF, Jarzynski forward", jf.delta_f, jf.std_error, dF,
+                jf.reliable)
+    table.check(f"{label} dF, Jarzynski reverse", -jr.delta_f, jr.std_error, dF,
+                jr.reliable)
     try:
         chk = nq.analysis.crooks(fwd, rev)
     except ValueError as e:  # too little overlap to fit the Crooks line
         print(f"{label}: no Crooks fit ({e})")
     else:
-        check(f"{label} Crooks slope", chk.slope, chk.slope_error, BETA)
-        check(f"{label} dF, Crooks fit", chk.delta_f, chk.delta_f_error, dF)
-    bound(f"{label} <W_F> - dF >= 0", nq.analysis.dissipation(fwd, dF))
+        table.check(f"{label} Crooks slope", chk.slope, chk.slope_error, BETA)
+        table.check(f"{label} dF, Crooks fit", chk.delta_f, chk.delta_f_error, dF)
+    table.bound(f"{label} <W_F> - dF >= 0", nq.analysis.dissipation(fwd, dF))
     return b
 
 
@@ -198,11 +180,7 @@ print()
 print(f"{N_TRAJ} trajectories per direction, Metropolis sweeps, beta = {BETA}, "
       f"seed = {SEED}")
 print(f"chain: exact dF = {dF1:.6f} (transfer matrix); 4x4: exact dF = {dF2:.1g} (symmetry)")
-header = f"{'quantity':<30} {'estimate':>24} {'exact':>9} {'z':>7}  status"
-print(header)
-print("-" * len(header))
-for name, est, err, exact, z, status in rows:
-    print(f"{name:<30} {est:>10.4f} +- {err:<11.4g} {exact:>9.4f} {z:>7.2f}  {status}")
+table.print()
 print(f"BAR overlap: chain {bar1.overlap:.3f}, 4x4 {bar2.overlap:.3f}")
 print()
 
@@ -241,9 +219,6 @@ ax.set_ylabel("magnetization per spin")
 ax.set_title(f"Hysteresis, 4 × 4 lattice, 200 sweeps ({N_LOOP} trajectories)")
 ax.legend(fontsize="small")
 
-path = OUT / "ising_field_ramp.png"
-fig.savefig(path, dpi=120)
-plt.close(fig)
-print(f"figure written to {path.resolve()}")
+save_figure(fig, OUT / "ising_field_ramp.png")
 print(f"run files written to {(OUT / 'ising_4x4_forward.h5').resolve()} and "
       "ising_4x4_reverse.h5")

@@ -43,19 +43,15 @@ Set ``NEQSIM_EXAMPLE_SMALL=1`` for a quick run (2000 trajectories, four time ste
 # %%
 # Set-up
 # ------
-import os
-import pathlib
 import warnings
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import neqsim as nq
+from _gallery import Table, save_figure, setup
 
-import neqsim as nq  # noqa: E402
-
-SMALL = os.environ.get("NEQSIM_EXAMPLE_SMALL", "") not in ("", "0")
+SMALL, OUT = setup()  # matplotlib Agg backend; NEQSIM_EXAMPLE_SMALL, NEQSIM_OUT
 N_TRAJ = 2_000 if SMALL else 100_000
 T_TOTAL = 6.0
 DTS = [0.1, 0.3, 0.5, 0.75] if SMALL else [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75]
@@ -64,23 +60,10 @@ BETA = 1.0
 KT = 1.0 / BETA
 SEED = 2013
 Z_MAX = 4.0
-OUT = pathlib.Path(os.environ.get("NEQSIM_OUT") or "out")
-OUT.mkdir(parents=True, exist_ok=True)
 
-rows = []  # (quantity, estimate, error, exact, z, status)
-
-
-def check(name, estimate, error, exact, reliable=True, biased=False):
-    """A table row. For an exact estimator (``biased=False``): PASS when |z| < Z_MAX,
-    z = (estimate - exact) / error, unless its estimator flags it as unreliable. For one
-    with a known bias (plain W at finite dt) the status only says whether the bias shows
-    at this sample size; it is not a failure."""
-    z = (estimate - exact) / error if error > 0 else np.inf * np.sign(estimate - exact)
-    if biased:
-        status = "biased (expected)" if abs(z) >= Z_MAX else "bias < noise"
-    else:
-        status = "UNRELIABLE" if not reliable else ("PASS" if abs(z) < Z_MAX else "FAIL")
-    rows.append((name, estimate, error, exact, z, status))
+# the results table: an exact estimator passes within Z_MAX standard errors; one with a
+# known bias (plain W at finite dt, biased=True) is only reported as showing it or not
+table = Table(34, z_max=Z_MAX)
 
 
 # %%
@@ -116,9 +99,9 @@ for name, splitting in SPLITTINGS.items():
                                   shadow_err=float(np.std(run.shadow_work, ddof=1)
                                                    / np.sqrt(N_TRAJ)),
                                   mean_w=float(np.mean(run.work))))
-        check(f"{name} dt={dt:<4} Jarzynski(W)", j_w.delta_f, j_w.std_error, dF,
+        table.check(f"{name} dt={dt:<4} Jarzynski(W)", j_w.delta_f, j_w.std_error, dF,
               j_w.reliable, biased=True)
-        check(f"{name} dt={dt:<4} Jarzynski(W+W_sh)", j_p.delta_f, j_p.std_error, dF,
+        table.check(f"{name} dt={dt:<4} Jarzynski(W+W_sh)", j_p.delta_f, j_p.std_error, dF,
               j_p.reliable)
     print(f"{name} ({splitting!r}) done: {len(DTS)} time steps")
 
@@ -130,11 +113,7 @@ for name, splitting in SPLITTINGS.items():
 print()
 print(f"{N_TRAJ} trajectories per run, total time {T_TOTAL}, beta = {BETA}, "
       f"seed = {SEED}, exact dF = (kT/2) ln 4 = {dF:.6f}")
-header = f"{'quantity':<34} {'estimate':>22} {'exact':>9} {'z':>7}  status"
-print(header)
-print("-" * len(header))
-for name, est, err, exact, z, status in rows:
-    print(f"{name:<34} {est:>10.4f} +- {err:<9.4g} {exact:>9.4f} {z:>7.2f}  {status}")
+table.print()
 print()
 print(f"{'':<6} {'dt':>5} {'omega dt':>9} {'<W>':>8} {'<W_shadow>':>18}")
 for name, res in results.items():
@@ -178,9 +157,6 @@ ax2.set_ylabel(r"$\langle W_\mathrm{shadow}\rangle$ [kT]")
 ax2.set_title("Mean shadow work per trajectory (zero for exact dynamics)")
 ax2.legend(fontsize="small")
 
-path = OUT / "timestep_error.png"
-fig.savefig(path, dpi=120)
-plt.close(fig)
-print(f"figure written to {path.resolve()}")
+save_figure(fig, OUT / "timestep_error.png")
 print(f"run files (dt = {DTS[-1]}) written to "
       f"{(OUT / 'timestep_error_baoab.h5').resolve()} and timestep_error_obabo.h5")
