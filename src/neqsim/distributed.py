@@ -342,7 +342,7 @@ def run_block(spec, a, b, x0_rows=None, v0_rows=None):
 
     Returns a dict of the block's arrays (initial state, finals, traces), or a _Failure
     for an IntegrationError, which the driver raises in order. Pure: no file access."""
-    from .driver import IntegrationError, _finals, _start_block
+    from .driver import IntegrationError, _finals, _start_block, blowup_error
     prep = _prepared(spec)
     job = prep.job
     if spec["arrays_init"]:
@@ -360,15 +360,9 @@ def run_block(spec, a, b, x0_rows=None, v0_rows=None):
         if job.rec_dim:
             rx[:, 0, :] = x0
         prep.advance(state, 0, job.n_steps, rW, rQ, rx)
-    failed = state["failed"]
-    if job.on_failure == "raise" and np.any(failed >= 0):
-        idx = np.nonzero(failed >= 0)[0]
-        return _Failure(
-            f"{job.system.name} with {job.integrator!r}: energy became NaN/inf in {idx.size} "
-            f"trajector{'y' if idx.size == 1 else 'ies'} (first: trajectory "
-            f"{(idx[:5] + a).tolist()} at step {failed[idx[:5]].tolist()}); reduce dt or "
-            "check the potential. Pass on_failure='nan' to keep the healthy trajectories.",
-            idx + a, failed[idx])
+    error = blowup_error(job, state["failed"], a)
+    if error is not None:
+        return _Failure(str(error), error.trajectories, error.steps)
     out = {"x0": x0, "v0": v0, "e0": e0, "finals": _finals(job, state, e0), "info": info}
     if job.record_every:
         out.update(rW=rW, rQ=rQ, rx=rx)

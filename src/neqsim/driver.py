@@ -292,15 +292,9 @@ def _execute(job, sink, options):
 
     def step(state, k0, k1, rW, rQ, rx, a):
         advance(state, k0, k1, rW, rQ, rx)
-        failed = state["failed"]
-        if job.on_failure == "raise" and np.any(failed >= 0):
-            idx = np.nonzero(failed >= 0)[0]
-            raise IntegrationError(
-                f"{system.name} with {integ!r}: energy became NaN/inf in {idx.size} "
-                f"trajector{'y' if idx.size == 1 else 'ies'} (first: trajectory "
-                f"{(idx[:5] + a).tolist()} at step {failed[idx[:5]].tolist()}); reduce dt or "
-                "check the potential. Pass on_failure='nan' to keep the healthy trajectories.",
-                idx + a, failed[idx])
+        error = blowup_error(job, state["failed"], a)
+        if error is not None:
+            raise error
 
     old_threads = numba.get_num_threads()
     if options.n_threads is not None:
@@ -356,6 +350,20 @@ def _execute(job, sink, options):
         bar.close()
         if options.n_threads is not None:
             numba.set_num_threads(old_threads)
+
+
+def blowup_error(job, failed, a):
+    """The IntegrationError for a block whose chains a.. have failed steps (on_failure
+    "raise"), or None."""
+    if job.on_failure != "raise" or not np.any(failed >= 0):
+        return None
+    idx = np.nonzero(failed >= 0)[0]
+    return IntegrationError(
+        f"{job.system.name} with {job.integrator!r}: energy became NaN/inf in {idx.size} "
+        f"trajector{'y' if idx.size == 1 else 'ies'} (first: trajectory "
+        f"{(idx[:5] + a).tolist()} at step {failed[idx[:5]].tolist()}); reduce dt or "
+        "check the potential. Pass on_failure='nan' to keep the healthy trajectories.",
+        idx + a, failed[idx])
 
 
 def _start_block(job, sampler, a, b, info):
