@@ -89,7 +89,7 @@ def _parser():
     size.add_argument("--quick", action="store_const", dest="size", const="quick",
                       help="CI size (default; under 2 minutes on 2 cores)")
     size.add_argument("--full", action="store_const", dest="size", const="full",
-                      help="10x the trajectories")
+                      help="50x the trajectories (a few minutes)")
     val.add_argument("--integrator", default="baoab",
                      help="integrator for the breathing-trap, Crooks and second-law cases: "
                      "baoab, obabo, em, mala, ghmc, verlet (default baoab)")

@@ -3,7 +3,7 @@
 Every case returns rows (case, estimate, standard error, exact, z, PASS/FAIL). An
 equality passes when |estimate - exact| < 4 standard errors; a bound passes unless it is
 violated by more than 4 standard errors. Sizes: "quick" (CI-sized, under two minutes on
-two cores with the kernels compiled) and "full" (about 10x the trajectories). The
+two cores with the kernels compiled) and "full" (50x the trajectories). The
 integrator cases (breathing trap, Crooks, second law) use the integrator and time step
 the user names, so a user can validate the settings they are about to use: with
 ``path_work`` every integrator neqsim offers is exact at any time step, and a FAIL means
@@ -21,7 +21,7 @@ import numpy as np
 __all__ = ["Row", "validate", "CASES", "make_integrator", "format_table"]
 
 Z_PASS = 4.0
-SIZES = {"quick": 1, "full": 10}
+SIZES = {"quick": 1, "full": 50}
 
 
 @dataclass
