@@ -10,6 +10,8 @@ values are checked bit for bit against the first one.
 
     python benchmarks/bench_scaleout.py                  # the default workload
     python benchmarks/bench_scaleout.py --n-traj 50000 --n-steps 500 --repeat 1
+    python benchmarks/bench_scaleout.py --run-file      # also: into a run file, with and
+                                                        # without shard files
 
 Run it on an otherwise idle machine: other processes competing for the cores lower the
 2-worker number first. Target: ratio >= 1.6 on 2 cores.
@@ -21,6 +23,7 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import platform
+import tempfile
 import time
 
 import numpy as np
@@ -69,10 +72,17 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeat", type=int, default=2, help="timed runs per setting (best)")
     ap.add_argument("--no-dask", action="store_true", help="skip the Dask LocalCluster")
+    ap.add_argument("--run-file", action="store_true",
+                    help="also time the largest ProcessPoolExecutor writing a run file, with "
+                         "shard files (the default) and with shard_dir=None")
+    ap.add_argument("--record-every", type=int, default=0,
+                    help="record W, Q and positions every that many steps (traces travel "
+                         "with the blocks: shards keep them out of the executor)")
     args = ap.parse_args(argv)
     system, proto, integ = workload(args.n_traj, args.n_steps)
     work = args.n_traj * args.n_steps
-    kw = dict(n_traj=args.n_traj, seed=7, progress=False)
+    kw = dict(n_traj=args.n_traj, seed=7, progress=False, record_every=args.record_every,
+              record_positions=args.record_every > 0)
     small = dict(n_traj=2_000, seed=1, progress=False)
     print(f"neqsim scale-out: {args.n_traj:,} trajectories x {args.n_steps:,} EM steps "
           f"(harmonic trap) = {work:.3g} trajectory-steps")
@@ -102,7 +112,16 @@ def main(argv=None):
             startup = time.perf_counter() - t0
             t, run = timed(lambda: nq.simulate(system, proto, integ, executor=ex, **kw),
                            args.repeat)
-        record("ProcessPoolExecutor", n, startup, t, run)
+            record("ProcessPoolExecutor", n, startup, t, run)
+            if args.run_file and n == max(args.workers):
+                with tempfile.TemporaryDirectory() as tmp:
+                    out = os.path.join(tmp, "bench.h5")
+                    for label, shard_dir in (("run file, shards", "auto"),
+                                             ("run file, no shards", None)):
+                        t, run = timed(lambda: nq.simulate(
+                            system, proto, integ, executor=ex, out=out, overwrite=True,
+                            shard_dir=shard_dir, **kw), args.repeat)
+                        record(label, n, startup, t, run)
 
     if not args.no_dask:
         try:

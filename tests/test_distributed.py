@@ -87,10 +87,11 @@ def test_process_pool_bit_identical(pool, case, chunk):
 
 
 def test_process_pool_run_file_default_blocks_two_threads(pool, tmp_path):
+    """shard_dir=None: blocks come back through the executor, not via shard files."""
     system, proto, integ = CASES["underdamped"]
     path = tmp_path / "pool.h5"
     run = nq.simulate(system, proto, integ, executor=pool, out=path, progress=False,
-                      threads_per_worker=2, **KW)
+                      threads_per_worker=2, shard_dir=None, **KW)
     assert run.complete and run.path == os.fspath(path)
     assert_same_run(reference("underdamped"), nq.open_run(path))
     with h5py.File(path, "r", locking=False) as f:  # ~4 blocks per worker by default
@@ -262,6 +263,98 @@ def test_refusals():
                 nq.simulate(system, proto, integ, n_traj=10, executor=ex)
 
 
+# --- shard files --------------------------------------------------------------------------
+
+class Recording(cf.Executor):
+    """Records the blocks submitted to ``inner``."""
+    def __init__(self, inner):
+        self.inner, self.blocks, self._max_workers = inner, [], 2
+
+    def submit(self, fn, spec, a, b, *rows):
+        self.blocks.append((a, b))
+        return self.inner.submit(fn, spec, a, b, *rows)
+
+
+class DriverDiesOnFirstBlock(Recording):
+    """Block 0 never comes back: once the next ``n_after`` blocks are finished, its future
+    fails, as if the driver died waiting for it with later blocks done on the workers."""
+    def __init__(self, inner, n_after):
+        super().__init__(inner)
+        self.n_after, self.later, self.first = n_after, [], cf.Future()
+
+    def submit(self, fn, spec, a, b, *rows):
+        if a == 0:
+            return self.first
+        self.later.append(super().submit(fn, spec, a, b, *rows))
+        if len(self.later) == self.n_after:
+            threading.Thread(target=self._fail, daemon=True).start()
+        return self.later[-1]
+
+    def _fail(self):
+        cf.wait(self.later)
+        self.first.set_exception(RuntimeError("driver lost"))
+
+
+def shard_files(root):
+    return sorted(root.glob("run-*/block-*.h5"))
+
+
+def test_shards_merged_in_order_then_removed(pool, tmp_path):
+    system, proto, integ = CASES["overdamped"]
+    path = tmp_path / "sharded.h5"
+    rec = Recording(pool)
+    run = nq.simulate(system, proto, integ, out=path, chunk_traj=600, executor=rec,
+                      progress=False, **KW)
+    assert rec.blocks == [(0, 600), (600, 1200), (1200, 1800), (1800, 2400), (2400, 2500)]
+    assert_same_run(reference("overdamped"), run)
+    assert not (tmp_path / "sharded.h5.shards").exists()
+
+
+def test_finished_blocks_survive_the_driver_and_are_not_recomputed(pool, tmp_path):
+    """The driver dies waiting for block 0 while blocks 1-3 are finished: they stay as
+    shards, and resume (another block size) computes only block 0, a damaged shard and
+    the rest, to the bit-identical result."""
+    system, proto, integ = CASES["overdamped"]
+    path, root = tmp_path / "lost.h5", tmp_path / "lost.h5.shards"
+    with pytest.raises(RuntimeError, match="driver lost") as info:
+        nq.simulate(system, proto, integ, out=path, chunk_traj=250, progress=False,
+                    executor=DriverDiesOnFirstBlock(pool, n_after=3), **KW)
+    assert "blocks the workers finished are kept" in "".join(info.value.__notes__)
+    with h5py.File(path, "r", locking=False) as f:
+        assert f["neqsim/progress"][0] == 0  # nothing committed
+    kept = shard_files(root)
+    assert [p.name for p in kept] == [f"block-{a:012d}-{a + 250:012d}.h5"
+                                      for a in (250, 500, 750)]
+    kept[-1].write_bytes(b"not an HDF5 file")  # damaged: must be recomputed, not trusted
+    (kept[0].parent / "block-000000001000-000000001250.h5.1234.tmp").write_bytes(b"x")
+    rec = Recording(pool)
+    run = nq.resume(path, executor=rec, chunk_traj=400, progress=False)
+    assert sorted(rec.blocks) == [(0, 250), (750, 1000), (1000, 1400), (1400, 1800),
+                                  (1800, 2200), (2200, 2500)]
+    assert_same_run(reference("overdamped"), run)
+    assert not root.exists()
+
+
+def test_shard_dir_must_be_shared(tmp_path):
+    """A worker whose shard the driver cannot see: one clear error, not a hang or garbage."""
+    system, proto, integ = CASES["overdamped"]
+
+    class Elsewhere(cf.ThreadPoolExecutor):
+        def submit(self, fn, *args):
+            result = fn(*args)
+            os.remove(result["shard"])  # as if written on another machine's local disk
+            future = cf.Future()
+            future.set_result(dict(result, host="node17"))
+            return future
+
+    with Elsewhere(1) as ex, pytest.raises(FileNotFoundError,
+                                           match="worker on node17 .* cannot see"):
+        nq.simulate(system, proto, integ, n_traj=100, executor=ex, progress=False,
+                    shard_dir=tmp_path / "shards")
+    with pytest.raises(ValueError, match="shard_dir= .* pass executor="):
+        nq.simulate(system, proto, integ, n_traj=10, shard_dir="somewhere")
+
+
 # --- a worker lost mid-run --------------------------------------------------------------
 
 def crash_once(marker, block, delay, fn, spec, a, b, *rest):
@@ -358,6 +451,7 @@ def test_sigkilled_driver_resumes_with_executor(pool, tmp_path):
                       nq.EulerMaruyama(dt=0.01), n_traj=40_000, seed=99, record_every=50,
                       progress=False)
     assert_same_run(ref, run)
+    assert not (tmp_path / "killed.h5.shards").exists()
 
 
 # --- Dask ---------------------------------------------------------------------------------
@@ -382,12 +476,15 @@ def test_dask_local_cluster_bit_identical_run_file(dask_client, tmp_path):
 
 
 def test_dask_reschedules_killed_worker(dask_client, tmp_path):
+    """In memory, with shards in a directory of the user's: it is left empty."""
     system, proto, integ = CASES["underdamped"]
     marker = tmp_path / "crashed"
     run = nq.simulate(system, proto, integ, chunk_traj=300, progress=False,
+                      shard_dir=tmp_path / "shards",
                       executor=CrashOnce(dask_client.get_executor(), marker, 900), **KW)
     assert marker.exists()  # a worker process really died on block 900..1199
     assert_same_run(reference("underdamped"), run)
+    assert list((tmp_path / "shards").iterdir()) == []
 
 
 @pytest.mark.slow

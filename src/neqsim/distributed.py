@@ -5,16 +5,19 @@ trajectories ``[a, b)`` to ``ex``: a ``ProcessPoolExecutor`` on one machine, or 
 ``Client(...).get_executor()`` across many (docs/scale-out.md). The design:
 
 * **Workers are pure.** A worker gets a picklable description of the job and a block
-  range, computes the whole block (the same ``_start_block`` / stepper / ``_finals`` code
-  as the single-process driver) and returns its arrays. It touches no file, so a lost
-  worker loses only its block, and nothing on the workers needs a shared file system.
+  range and computes the whole block (the same ``_start_block`` / stepper / ``_finals``
+  code as the single-process driver). It either returns the block's arrays or, with a
+  shard directory (the default for run files, :mod:`neqsim.shards`), writes them to a
+  shard file and returns its path. It never touches the run file, so a lost worker loses
+  only its block.
 * **The driver commits a prefix.** Results go through the ordinary sinks (the run-file
   ``Writer`` or the in-memory sink) strictly in trajectory order: a block that finishes
-  early is held until every earlier block is committed. The run file's commit marker
-  therefore means exactly what it means for single-process runs, and ``resume`` (with or
-  without an executor) continues from it. At most ``max_in_flight`` blocks (default twice
-  the executor's workers) are submitted and not yet committed, which bounds the driver's
-  memory.
+  early waits (as a shard, or in memory) until every earlier block is committed. The run
+  file's commit marker therefore means exactly what it means for single-process runs,
+  and ``resume`` (with or without an executor) continues from it; with an executor it
+  also merges the shards finished before the driver stopped instead of recomputing them.
+  At most ``max_in_flight`` blocks (default twice the executor's workers) are submitted
+  and not yet committed, which bounds the driver's memory.
 * **Same numbers.** Trajectory i's noise depends only on (seed, i), and every block is
   computed by the same kernels, so the result is bit-identical to the single-process run
   for any number of workers and any block size. Each worker checks this where it can: the
@@ -142,7 +145,7 @@ class Plan:
     """How one ``simulate``/``resume`` call hands its blocks to ``executor``."""
 
     def __init__(self, job, executor, *, threads_per_worker=1, system_factory=None,
-                 max_in_flight=None):
+                 max_in_flight=None, shard_dir=None, owned=False):
         if not callable(getattr(executor, "submit", None)):
             raise TypeError("executor must be a concurrent.futures.Executor (anything with "
                             "submit(fn, *args) returning a Future), e.g. ProcessPoolExecutor "
@@ -153,6 +156,10 @@ class Plan:
             "max_in_flight", max_in_flight, 1)
         fp = fingerprint(job.system, job.protocol)  # also what the workers must reproduce
         _check_fork(executor)
+        self.shards = None
+        if shard_dir is not None:
+            from .shards import Shards, run_key
+            self.shards = Shards(shard_dir, run_key(job), owned=owned)
         self.spec = {
             "token": uuid.uuid4().hex,
             "job": dataclasses.replace(job, system=None, init_x0=None, init_v0=None),
@@ -162,6 +169,7 @@ class Plan:
             "fingerprint": fp,
             "threads": self.threads,
             "specialize": False,
+            "shards": None if self.shards is None else (self.shards.dir, self.shards.key),
         }
         self.n_workers = executor_workers(executor)
         self._counted = time.monotonic()
@@ -182,9 +190,10 @@ class Plan:
     def execute(self, job, sink, options):
         """Run every uncommitted trajectory of ``job`` on the workers, committing into
         ``sink`` (a runfile.Writer or the driver's in-memory sink) in trajectory order."""
-        from .driver import IntegrationError, _MemorySink
+        from .driver import IntegrationError
         from .initial import make_sampler
         from .progress import progress_bar
+        from .shards import _remove
         spec = dict(self.spec, specialize=bool(options.specialize))
         info = getattr(sink, "info", None)
         if info is not None:
@@ -196,11 +205,18 @@ class Plan:
         elif job.init_x0 is None:
             make_sampler(job.system, job.protocol.values[0], job.beta, job.init)
         n_done = sink.marker[0]  # a checkpointed partial block is simply recomputed
-        chunk = options.chunk_traj
-        blocks = ((a, min(a + chunk, job.n_traj)) for a in range(n_done, job.n_traj, chunk))
-        flight = collections.deque()  # (a, b, future), in trajectory order
+        found = {} if self.shards is None else self.shards.prepare(n_done)
+        flight = collections.deque()  # [a, b, future or None, shard path or None], in order
         bar = progress_bar(options.progress, job.n_traj, n_done, job.system.name)
+
+        def submit(a, b):
+            rows = (None, None)
+            if job.init_x0 is not None:
+                rows = (job.init_x0[a:b], None if job.init_v0 is None else job.init_v0[a:b])
+            return self.executor.submit(run_block, spec, a, b, *rows)
+
         try:
+            blocks = _blocks(n_done, job.n_traj, options.chunk_traj, found)
             more = True
             while True:
                 while more and len(flight) < self.max_in_flight():
@@ -208,45 +224,90 @@ class Plan:
                     if ab is None:
                         more = False
                         break
-                    a, b = ab
-                    rows = (None, None)
-                    if job.init_x0 is not None:
-                        rows = (job.init_x0[a:b], None if job.init_v0 is None
-                                else job.init_v0[a:b])
-                    flight.append((a, b, self.executor.submit(run_block, spec, a, b, *rows)))
+                    a, b, path = ab
+                    flight.append([a, b, None if path else submit(a, b), path])
                 if not flight:
                     break
-                a, b, future = flight[0]
-                res = future.result()
+                a, b, future, path = flight[0]
+                if future is None:  # a shard finished before the previous driver stopped
+                    try:
+                        res = self._read_shard(path, a, b)
+                    except OSError:  # damaged: compute the block again
+                        flight[0][2] = future = submit(a, b)
+                if future is not None:
+                    res = future.result()
+                    if isinstance(res, _Failure):
+                        raise IntegrationError(res.message, res.trajectories, res.steps)
+                    if "shard" in res:
+                        path = res["shard"]
+                        res = self._read_shard(path, a, b, host=res["host"])
                 flight.popleft()
-                if isinstance(res, _Failure):
-                    raise IntegrationError(res.message, res.trajectories, res.steps)
-                sink.block_start(a, b, res["x0"], res["v0"], res["e0"])
-                if job.record_every:
-                    if isinstance(sink, _MemorySink):
-                        for buf, value in zip(sink.trace_buffers(a, b),
-                                              (res["rW"], res["rQ"], res["rx"])):
-                            buf[...] = value
-                    else:
-                        sink.trace(a, b, 0, job.n_rec, res["rW"], res["rQ"], res["rx"])
-                sink.commit(a, b, res["finals"])
+                self._commit(job, sink, a, b, res)
                 if info is not None and "init_accepted" in res["info"]:
                     info["init_accepted"] = (info.get("init_accepted", 0)
                                              + res["info"]["init_accepted"])
+                if path is not None:  # committed: the shard has done its job
+                    _remove(path)
                 bar.advance(b - a)
                 n_done = b
+            if self.shards is not None:
+                self.shards.finish()
         except BaseException as e:
-            for _, _, future in flight:
-                future.cancel()
+            for _, _, future, _ in flight:
+                if future is not None:
+                    future.cancel()
             path = getattr(sink, "path", None)
             if path is not None and hasattr(e, "add_note") and \
                     not isinstance(e, (KeyboardInterrupt, IntegrationError)):
-                e.add_note(f"{path}: {n_done:,} of {job.n_traj:,} trajectories are committed; "
-                           "continue with nq.resume(path, executor=...), which recomputes "
-                           "only the rest")
+                kept = "" if self.shards is None else (
+                    f"; blocks the workers finished are kept in {self.shards.dir}")
+                e.add_note(f"{path}: {n_done:,} of {job.n_traj:,} trajectories are committed"
+                           f"{kept}; continue with nq.resume(path, executor=...), which "
+                           "computes only the missing blocks")
             raise
         finally:
             bar.close()
+
+
+    def _read_shard(self, path, a, b, host=None):
+        from .shards import read
+        if host is not None and not os.path.exists(path):
+            raise FileNotFoundError(
+                f"the worker on {host} wrote trajectories {a}..{b - 1} to {path}, which this "
+                f"driver ({platform.node()}) cannot see: shard_dir must be on a file system "
+                "that the driver and every worker share (same path), or pass "
+                "shard_dir=None to send block results back through the executor")
+        return read(path, self.shards.key, a, b)
+
+    @staticmethod
+    def _commit(job, sink, a, b, res):
+        from .driver import _MemorySink
+        sink.block_start(a, b, res["x0"], res["v0"], res["e0"])
+        if job.record_every:
+            if isinstance(sink, _MemorySink):
+                for buf, value in zip(sink.trace_buffers(a, b),
+                                      (res["rW"], res["rQ"], res["rx"])):
+                    buf[...] = value
+            else:
+                sink.trace(a, b, 0, job.n_rec, res["rW"], res["rQ"], res["rx"])
+        sink.commit(a, b, res["finals"])
+
+
+def _blocks(n_done, n_traj, chunk, found):
+    """(a, b, shard path or None) covering n_done..n_traj: the shards in ``found``
+    ({a: (b, path)}) where they start, blocks of at most ``chunk`` in the gaps."""
+    starts = sorted(found)
+    pos = n_done
+    while pos < n_traj:
+        if pos in found and found[pos][0] <= n_traj:
+            b, path = found[pos]
+            yield pos, b, path
+            pos = b
+            continue
+        nxt = next((s for s in starts if s > pos), n_traj)
+        b = min(pos + chunk, nxt, n_traj)
+        yield pos, b, None
+        pos = b
 
 
 # --- worker side --------------------------------------------------------------------------
@@ -366,4 +427,8 @@ def run_block(spec, a, b, x0_rows=None, v0_rows=None):
     out = {"x0": x0, "v0": v0, "e0": e0, "finals": _finals(job, state, e0), "info": info}
     if job.record_every:
         out.update(rW=rW, rQ=rQ, rx=rx)
+    if spec["shards"] is not None:
+        from .shards import write
+        directory, key = spec["shards"]
+        return {"shard": write(directory, key, a, b, out), "host": platform.node()}
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 
 import numba
@@ -42,7 +43,8 @@ def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
              init="equilibrium", record_every=0, record_positions=False, out=None,
              overwrite=False, resume=False, progress=None, checkpoint_every=10.0,
              chunk_steps=None, chunk_traj=None, n_threads=None, on_failure="raise",
-             specialize=None, executor=None, threads_per_worker=1, system_factory=None):
+             specialize=None, executor=None, threads_per_worker=1, system_factory=None,
+             shard_dir="auto"):
     """Drive ``n_traj`` independent trajectories of ``system`` through ``protocol``.
 
     Each step k = 1..N switches lam_{k-1} -> lam_k at fixed state (work
@@ -96,13 +98,19 @@ def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
     system_factory : with ``executor`` and a user-defined system that cannot be pickled:
         a picklable callable with no arguments (e.g. a module-level function the workers
         can import) that builds the same system on each worker.
+    shard_dir : with ``executor``: the directory where workers write finished blocks
+        (shard files) for the driver to merge into ``out`` in order; a killed driver then
+        loses only the blocks still being computed. "auto" (default): ``<out>.shards``
+        when ``out`` is given, else no shards; None: blocks return through the executor
+        (for workers without a file system shared with the driver).
     """
     job = Job.build(system, protocol, integrator, n_traj, beta=beta, seed=seed, init=init,
                     record_every=record_every, record_positions=record_positions,
                     on_failure=on_failure)
     options = _Options(job, chunk_steps, chunk_traj, n_threads, specialize, progress,
                        checkpoint_every, streaming=out is not None)
-    _plan(job, options, chunk_traj, executor, threads_per_worker, system_factory)
+    _plan(job, options, chunk_traj, executor, threads_per_worker, system_factory, shard_dir,
+          out)
     if out is None:
         if resume or overwrite:
             raise ValueError("resume= and overwrite= apply to run files: pass out=")
@@ -127,14 +135,14 @@ def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
 
 def resume(path, *, system=None, progress=None, checkpoint_every=10.0, chunk_steps=None,
            chunk_traj=None, n_threads=None, specialize=None, executor=None,
-           threads_per_worker=1, system_factory=None):
+           threads_per_worker=1, system_factory=None, shard_dir="auto"):
     """Continue an interrupted run file to the result an uninterrupted run would give.
 
     Everything that determines the numbers comes from the file; ``system`` is needed
     only for user-defined potentials (built-ins are rebuilt by name) and must compute
     the same energies as the original (checked at probe points). The other options are
-    execution choices and do not change the results (``executor``, ``threads_per_worker``
-    and ``system_factory`` as in :func:`simulate`; with a ``system_factory`` and no
+    execution choices and do not change the results (``executor``, ``threads_per_worker``,
+    ``system_factory`` and ``shard_dir`` as in :func:`simulate`; with a ``system_factory`` and no
     ``system``, the factory builds the system here too). Returns the completed Run.
     """
     from . import runfile
@@ -155,7 +163,8 @@ def resume(path, *, system=None, progress=None, checkpoint_every=10.0, chunk_ste
                                          "the one that wrote the file; refusing to resume")
     options = _Options(job, chunk_steps, chunk_traj, n_threads, specialize, progress,
                        checkpoint_every, streaming=True)
-    _plan(job, options, chunk_traj, executor, threads_per_worker, system_factory)
+    _plan(job, options, chunk_traj, executor, threads_per_worker, system_factory, shard_dir,
+          path)
     return _continue(path, job, marker, options, chunk_traj)
 
 
@@ -171,19 +180,28 @@ def _continue(path, job, marker, options, chunk_traj):
         _execute(job, writer, options)
     finally:
         writer.close()
+    # complete: shards an executor's workers left for this file are of no further use
+    shutil.rmtree(path + ".shards", ignore_errors=True)
     return runfile.open_run(path, system=job.system)
 
 
 # --- scale-out (neqsim.distributed): an Executor's workers compute the blocks ----------------
-def _plan(job, options, chunk_traj, executor, threads_per_worker, system_factory):
+def _plan(job, options, chunk_traj, executor, threads_per_worker, system_factory, shard_dir,
+          out):
+    auto = isinstance(shard_dir, str) and shard_dir == "auto"
     if executor is None:
         if system_factory is not None:
             raise ValueError("system_factory= builds the system on an executor's workers; "
                              "pass executor= as well")
+        if not auto and shard_dir is not None:
+            raise ValueError("shard_dir= is where an executor's workers write their blocks; "
+                             "pass executor= as well")
         return
+    if auto:
+        shard_dir = None if out is None else os.fspath(out) + ".shards"
     from .distributed import Plan
     options.plan = Plan(job, executor, threads_per_worker=threads_per_worker,
-                        system_factory=system_factory)
+                        system_factory=system_factory, shard_dir=shard_dir, owned=auto)
     if chunk_traj is None:
         options.chunk_traj = options.plan.default_chunk_traj(job, options.chunk_traj)
 # ----------------------------------------------------------------------------------------------
