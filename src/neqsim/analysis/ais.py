@@ -64,7 +64,8 @@ def ais_log_z(log_weights, *, log_weights_reverse=None, n_bootstrap=200, confide
                     min_ess=min_ess, warn=False)
     d = fwd.diagnostics
     diag = {"ess": d["ess"], "ess_fraction": d["ess_fraction"],
-            "ess_gaussian": d["ess_gaussian"], "var_log_w": d["var_work"],
+            "ess_gaussian": d["ess_gaussian"], "gaussian_tail_p": d["gaussian_tail_p"],
+            "var_log_w": d["var_work"],
             "mean_log_w": -d["mean_work"], "elbo": -d["mean_work"]}
     ci = (-fwd.ci[1], -fwd.ci[0])
     forward = Estimate("AIS (forward)", -fwd.value, fwd.std_error, ci,

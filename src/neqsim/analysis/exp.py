@@ -4,13 +4,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import logsumexp
+from scipy.special import log_ndtr, logsumexp
 
 from ._common import Estimate, as_work, bootstrap, warn_unreliable, fp_local
 
 __all__ = ["jarzynski", "exp_reduced", "cumulant"]
 
 MIN_ESS = 30.0  # below, the asymptotic interval over- or under-covers (calibration test)
+GAUSSIAN_TAIL_P = 1e-6  # the sample's lowest work rejects the Gaussian tail model below this
 
 
 def exp_reduced(w):
@@ -92,6 +93,17 @@ def jarzynski(work, beta=None, *, n_bootstrap=200, confidence=0.95, seed=0,
     var_low = float((np.median(wf) - np.quantile(wf, 0.15865525393145707)) ** 2) \
         if wf.size > 1 else math.nan
     ess_gauss = n * math.exp(-min(beta * beta * var_low, 700.0)) if wf.size > 1 else math.nan
+    # The Gaussian prediction models the unsampled low-work tail, and the sample can test
+    # it: with m draws from it, the lowest work lies z = (median - min) / sigma_low below
+    # the median with probability Phi(z)^m of being no lower. Below GAUSSIAN_TAIL_P the
+    # tail is decisively lighter than the model (AIS log weights often are: bounded
+    # above), the model's ESS and error bar would be fiction, and they are not used.
+    tail_p = math.nan
+    if wf.size > 1 and var_low > 0:
+        z = (float(np.median(wf)) - float(np.min(wf))) / math.sqrt(var_low)
+        tail_p = math.exp(wf.size * float(log_ndtr(z)))
+        if tail_p < GAUSSIAN_TAIL_P:
+            ess_gauss = math.nan
     if math.isfinite(ess_gauss) and math.isfinite(se):
         # the sample sd of the weights misses their unsampled tail (its own error needs
         # n >> exp(2 beta^2 Var W)); the Gaussian value kT sqrt((e^{beta^2 Var W} - 1) / n)
@@ -123,7 +135,7 @@ def jarzynski(work, beta=None, *, n_bootstrap=200, confidence=0.95, seed=0,
                    "n_needed": math.exp(min(beta * w_diss, 700.0)) if math.isfinite(w_diss)
                    else math.nan,
                    "cumulant": c_val, "cumulant_std_error": c_se, "mean_work": mean_w,
-                   "var_work": var_w, "var_work_low": var_low}
+                   "var_work": var_w, "var_work_low": var_low, "gaussian_tail_p": tail_p}
     est = Estimate("EXP (Jarzynski)", float(value), float(se), ci, bse, confidence, (n,),
                    beta, "delta_f", not reasons, tuple(reasons), diagnostics)
     if reasons and warn:
