@@ -222,6 +222,36 @@ def gaussian_path(d, mu=0.0, s=1.0):
 # 2. Bayesian linear regression with known noise
 # ---------------------------------------------------------------------------------------
 
+@numba.njit(cache=True)
+def _rss(X, y, w):
+    """sum_a r_a^2, r = y - X w[:d] (d = X.shape[1]; w may carry more entries)."""
+    acc = 0.0
+    for a in range(X.shape[0]):
+        r = y[a]
+        for i in range(X.shape[1]):
+            r -= X[a, i] * w[i]
+        acc += r * r
+    return acc
+
+
+@numba.njit(cache=True)
+def _rss_grad(X, y, w, scale, grad_out):
+    """As :func:`_rss`, also writing grad_out[:d] = scale X^T r, the gradient in w of
+    -scale/2 * rss."""
+    d = X.shape[1]
+    for i in range(d):
+        grad_out[i] = 0.0
+    acc = 0.0
+    for a in range(X.shape[0]):
+        r = y[a]
+        for i in range(d):
+            r -= X[a, i] * w[i]
+        acc += r * r
+        for i in range(d):
+            grad_out[i] += scale * X[a, i] * r
+    return acc
+
+
 def _chol_logdet(L):
     return 2.0 * float(np.sum(np.log(np.diag(L))))
 
@@ -323,29 +353,13 @@ def linear_regression(n_data=20, d=5, noise=0.5, prior_scale=1.0, seed=0):
     def log_likelihood(w):
         if w.shape[0] != d:
             raise ValueError("w has the wrong length")
-        acc = 0.0
-        for a in range(n_data):
-            r = y[a]
-            for i in range(d):
-                r -= X[a, i] * w[i]
-            acc += r * r
-        return c_lik - 0.5 * inv_s2 * acc
+        return c_lik - 0.5 * inv_s2 * _rss(X, y, w)
 
     @numba.njit(cache=False)
     def log_likelihood_grad(w, grad_out):
         if w.shape[0] != d or grad_out.shape[0] != d:
             raise ValueError("w or grad_out has the wrong length")
-        for i in range(d):
-            grad_out[i] = 0.0
-        acc = 0.0
-        for a in range(n_data):
-            r = y[a]
-            for i in range(d):
-                r -= X[a, i] * w[i]
-            acc += r * r
-            for i in range(d):
-                grad_out[i] += inv_s2 * X[a, i] * r
-        return c_lik - 0.5 * inv_s2 * acc
+        return c_lik - 0.5 * inv_s2 * _rss_grad(X, y, w, inv_s2, grad_out)
 
     # evidence: y ~ N(0, sigma^2 I + tau^2 X X^T), by Cholesky
     C = noise * noise * np.eye(n_data) + tau * tau * (X @ X.T)
@@ -512,13 +526,7 @@ def linear_regression_nig(n_data=20, d=5, a0=2.0, b0=1.0, prior_scale=1.0, seed=
         if x.shape[0] != dim:
             raise ValueError("x has the wrong length (d + 1)")
         u = x[d]
-        acc = 0.0
-        for a in range(n_data):
-            r = y[a]
-            for i in range(d):
-                r -= X[a, i] * x[i]
-            acc += r * r
-        return c_lik - half_n * u - 0.5 * math.exp(-u) * acc
+        return c_lik - half_n * u - 0.5 * math.exp(-u) * _rss(X, y, x)
 
     @numba.njit(cache=False)
     def log_likelihood_grad(x, grad_out):
@@ -526,16 +534,7 @@ def linear_regression_nig(n_data=20, d=5, a0=2.0, b0=1.0, prior_scale=1.0, seed=
             raise ValueError("x or grad_out has the wrong length (d + 1)")
         u = x[d]
         e = math.exp(-u)
-        for i in range(d):
-            grad_out[i] = 0.0
-        acc = 0.0
-        for a in range(n_data):
-            r = y[a]
-            for i in range(d):
-                r -= X[a, i] * x[i]
-            acc += r * r
-            for i in range(d):
-                grad_out[i] += e * X[a, i] * r
+        acc = _rss_grad(X, y, x, e, grad_out)
         grad_out[d] = -half_n + 0.5 * e * acc
         return c_lik - half_n * u - 0.5 * e * acc
 
