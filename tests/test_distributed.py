@@ -191,19 +191,23 @@ def test_unpicklable_user_system_clear_error_and_threads():
 # --- initial states, failures, progress, bounded memory, refusals ----------------------
 
 def test_initial_arrays_equilibrate_and_failures(pool, tmp_path):
+    """In memory through shard files (a user's shard_dir); then a run file."""
     system, proto, integ = CASES["underdamped"]
+    shards = tmp_path / "shards"
     rng = np.random.default_rng(1)
     x0, v0 = rng.standard_normal((700, 1)), rng.standard_normal((700, 1))
     kw = dict(n_traj=700, seed=3, init=(x0, v0), record_every=15, record_positions=True,
               progress=False)
     assert_same_run(nq.simulate(system, proto, integ, **kw),
-                    nq.simulate(system, proto, integ, executor=pool, chunk_traj=99, **kw))
+                    nq.simulate(system, proto, integ, executor=pool, chunk_traj=99,
+                                shard_dir=shards, **kw))
     well = nq.systems.double_well()
     kw = dict(n_traj=500, seed=4, init=nq.Equilibrate(n_steps=30, dt=0.1, start=0.5),
               progress=False)
     proto_w = nq.protocols.linear([2.0, 0.0], [1.0, 1.0], 50)
     ref = nq.simulate(well, proto_w, nq.GHMC(dt=0.2), **kw)
-    run = nq.simulate(well, proto_w, nq.GHMC(dt=0.2), executor=pool, chunk_traj=128, **kw)
+    run = nq.simulate(well, proto_w, nq.GHMC(dt=0.2), executor=pool, chunk_traj=128,
+                      shard_dir=shards, **kw)
     assert_same_run(ref, run)
     assert run.info["init_accepted"] == ref.info["init_accepted"] > 0
     # blow-ups: "nan" marks them as the single-process run does; "raise" raises in order
@@ -214,7 +218,8 @@ def test_initial_arrays_equilibrate_and_failures(pool, tmp_path):
     ref = nq.simulate(well, bad, hot, on_failure="nan", **kw)
     assert 0 < ref.failed.sum() < 10 and np.argmax(ref.failed) > 300  # a few, not in block 0
     assert_same_run(ref, nq.simulate(well, bad, hot, on_failure="nan", executor=pool,
-                                     chunk_traj=150, **kw))
+                                     chunk_traj=150, shard_dir=shards, **kw))
+    assert list(shards.iterdir()) == []
     first_bad = int(np.argmax(ref.failed))
     path = tmp_path / "fail.h5"
     with pytest.raises(nq.IntegrationError, match="energy became NaN/inf") as info:
