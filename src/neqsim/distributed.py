@@ -268,7 +268,6 @@ class Plan:
         finally:
             bar.close()
 
-
     def _read_shard(self, path, a, b, host=None):
         from .shards import read
         if host is not None and not os.path.exists(path):

@@ -142,8 +142,9 @@ def resume(path, *, system=None, progress=None, checkpoint_every=10.0, chunk_ste
     only for user-defined potentials (built-ins are rebuilt by name) and must compute
     the same energies as the original (checked at probe points). The other options are
     execution choices and do not change the results (``executor``, ``threads_per_worker``,
-    ``system_factory`` and ``shard_dir`` as in :func:`simulate`; with a ``system_factory`` and no
-    ``system``, the factory builds the system here too). Returns the completed Run.
+    ``system_factory`` and ``shard_dir`` as in :func:`simulate`; with a
+    ``system_factory`` and no ``system``, the factory builds the system here too).
+    Returns the completed Run.
     """
     from . import runfile
     path = os.fspath(path)
