@@ -3,6 +3,8 @@ import json
 import subprocess
 import sys
 
+import h5py
+import numpy as np
 import pytest
 
 import neqsim as nq
@@ -50,6 +52,46 @@ def test_run_named_example_and_config(tmp_path):
     direct = nq.simulate(nq.systems.double_well(), nq.protocols.linear([2.0, 0.0], [1.0, 1.0], 50),
                          nq.GHMC(dt=0.3), 500, seed=4)
     assert (run.work == direct.work).all()
+
+
+def test_run_and_resume_with_workers_same_numbers(tmp_path):
+    """--workers N: N spawned processes compute the blocks; forward and reverse runs are
+    bit-identical to the single-process ones, and resume --workers completes a file."""
+    args = ("run", "breathing-trap", "--n-traj", "3000", "--no-progress")
+    assert neqsim(*args, "--out", tmp_path / "one.h5").returncode == 0
+    res = neqsim(*args, "--out", tmp_path / "two.h5", "--workers", "2")
+    assert res.returncode == 0, res.stderr
+    for suffix in ("", ".reverse"):
+        one, two = (nq.open_run(tmp_path / f"{n}{suffix}.h5") for n in ("one", "two"))
+        assert two.complete and np.array_equal(one.work, two.work)
+        assert np.array_equal(one.heat, two.heat) and np.array_equal(one.x, two.x)
+    assert not (tmp_path / "two.h5.shards").exists()
+    res = neqsim("run", "breathing-trap", "--workers", "0", "--out", tmp_path / "z.h5")
+    assert res.returncode == 2 and "--workers must be >= 1" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = neqsim("resume", tmp_path / "two.h5", "--workers", "2")
+    assert res.returncode == 2 and "already complete" in res.stderr
+    with h5py.File(tmp_path / "two.h5", "r+") as f:  # as if killed after 1000 trajectories
+        f["neqsim/progress"][:] = [1000, 0, 0, 0]
+        f["observables/totals/work"][1000:] = np.nan
+    res = neqsim("resume", tmp_path / "two.h5", "--workers", "2", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    resumed = nq.open_run(tmp_path / "two.h5")
+    assert resumed.complete and np.array_equal(resumed.work, nq.open_run(tmp_path / "one.h5").work)
+
+
+def test_run_on_a_dask_scheduler(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    args = ("run", "dragged-trap", "--n-traj", "2000", "--no-progress")
+    assert neqsim(*args, "--out", tmp_path / "one.h5").returncode == 0
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:
+        res = neqsim(*args, "--out", tmp_path / "dask.h5", "--scheduler",
+                     cluster.scheduler_address)
+    assert res.returncode == 0, res.stderr
+    for suffix in ("", ".reverse"):
+        one, two = (nq.open_run(tmp_path / f"{n}{suffix}.h5") for n in ("one", "dask"))
+        assert two.complete and np.array_equal(one.work, two.work)
 
 
 @pytest.mark.parametrize("toml,message", [

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 __all__ = ["main"]
@@ -12,6 +13,9 @@ _EPILOG = """examples:
   neqsim bench integrators        neqsim against NumPy on the same workload
   neqsim info forward.h5          what is in a run file, how far it got, is it complete
   neqsim resume forward.h5        continue an interrupted run to the same result
+  neqsim run dragged-trap --workers 4
+                                  the same numbers from 4 worker processes (or a Dask
+                                  cluster: --scheduler tcp://host:8786)
   neqsim analyze fwd.h5 rev.h5 --plot report.png
                                   free-energy estimates (EXP, BAR, Crooks) with errors,
                                   checked against the exact dF where known, and a figure
@@ -33,11 +37,13 @@ def _parser():
     res = sub.add_parser("resume", help="continue an interrupted run file",
                          description="Continue an interrupted run (built-in systems only; "
                          "for your own potential call nq.resume(path, system=...) in Python).",
-                         epilog="example:\n  neqsim resume forward.h5 --threads 2",
+                         epilog="examples:\n  neqsim resume forward.h5 --threads 2\n"
+                         "  neqsim resume big.h5 --scheduler tcp://scheduler:8786",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     res.add_argument("path", help="run file")
     res.add_argument("--threads", type=int, default=None, help="numba threads")
     res.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _scale_out_options(res)
     ana = sub.add_parser("analyze", help="free-energy estimates and checks from run files",
                          description="Estimate dF from the path work of a forward run "
                          "(Jarzynski/EXP, Gaussian cumulant) and,\ngiven the reverse run (the "
@@ -65,7 +71,8 @@ def _parser():
                          "naming system, protocol, integrator and run (see neqsim.runconfig "
                          "for the fields).",
                          epilog="examples:\n  neqsim run dragged-trap --out fwd.h5\n"
-                         "  neqsim run my_protocol.toml --n-traj 10000 --seed 3",
+                         "  neqsim run my_protocol.toml --n-traj 10000 --seed 3\n"
+                         "  neqsim run dragged-trap --n-traj 10000000 --workers 8",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("source", help="example name or .toml/.json file")
     run.add_argument("--out", help="run file (default: the configuration's)")
@@ -74,6 +81,7 @@ def _parser():
     run.add_argument("--overwrite", action="store_true", help="replace an existing run file")
     run.add_argument("--threads", type=int, default=None, help="numba threads")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _scale_out_options(run)
     val = sub.add_parser("validate", help="check the theorems on exactly solvable cases",
                          description="Run the exactly solvable cases (dragged trap moments, "
                          "breathing trap dF both ways with\nJarzynski and BAR, Crooks slope "
@@ -106,6 +114,45 @@ def _parser():
     return p
 
 
+def _scale_out_options(parser):
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--workers", type=int, metavar="N",
+                       help="compute trajectory blocks in N worker processes on this machine "
+                       "(same numbers; --threads is then numba threads per worker)")
+    group.add_argument("--scheduler", metavar="ADDRESS",
+                       help="compute them on a Dask cluster, e.g. tcp://scheduler:8786 "
+                       "(pip install 'neqsim[dask]'; docs/scale-out.md)")
+
+
+@contextlib.contextmanager
+def _executor(args):
+    """The executor --workers/--scheduler ask for (None: this process computes)."""
+    if args.scheduler:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise ValueError("--scheduler needs Dask: pip install 'neqsim[dask]'") from None
+        with Client(args.scheduler, timeout="20s") as client:
+            yield client.get_executor()
+    elif args.workers is not None:
+        if args.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(args.workers,
+                                 mp_context=multiprocessing.get_context("spawn")) as ex:
+            yield ex
+    else:
+        yield None
+
+
+def _threads(args, executor):
+    """--threads: for this process, or per worker when an executor computes."""
+    if executor is None:
+        return {"n_threads": args.threads}
+    return {"executor": executor, "threads_per_worker": args.threads or 1}
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     from .runfile import RunFileError
@@ -118,16 +165,19 @@ def main(argv=None):
                 print(describe(path))
         elif args.command == "resume":
             from .driver import resume
-            run = resume(args.path, n_threads=args.threads,
-                         progress=False if args.no_progress else None)
+            with _executor(args) as ex:
+                run = resume(args.path, progress=False if args.no_progress else None,
+                             **_threads(args, ex))
             print(run)
         elif args.command == "analyze":
             _analyze(args)
         elif args.command == "run":
             from .runconfig import execute
-            runs = execute(args.source, out=args.out, n_traj=args.n_traj, seed=args.seed,
-                           overwrite=args.overwrite, n_threads=args.threads,
-                           progress=False if args.no_progress else None)
+            with _executor(args) as ex:
+                runs = execute(args.source, out=args.out, n_traj=args.n_traj, seed=args.seed,
+                               overwrite=args.overwrite,
+                               progress=False if args.no_progress else None,
+                               **_threads(args, ex))
             for r in runs:
                 print(r)
             print(f"next: neqsim analyze {' '.join(r.path for r in runs)}")
@@ -136,8 +186,10 @@ def main(argv=None):
         elif args.command == "bench":
             import importlib
             importlib.import_module(f"neqsim.bench.{args.which}").main(args.rest)
-    except (RunFileError, ValueError, FileExistsError, RuntimeError) as e:
+    except (RunFileError, ValueError, FileExistsError, RuntimeError, OSError) as e:
         print(f"neqsim {args.command}: error: {e}", file=sys.stderr)
+        for note in getattr(e, "__notes__", ()):  # e.g. how to resume a broken run
+            print(note, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; committed results are safe in the file", file=sys.stderr)

@@ -181,8 +181,9 @@ def build(cfg, where):
 
 
 def execute(source, *, out=None, n_traj=None, seed=None, overwrite=False, progress=None,
-            n_threads=None):
-    """Run a configuration (forward, and reverse if asked); returns the runs."""
+            n_threads=None, executor=None, threads_per_worker=1):
+    """Run a configuration (forward, and reverse if asked); returns the runs. ``executor``
+    and ``threads_per_worker`` as in :func:`neqsim.simulate`."""
     import neqsim as nq
     cfg, where = load(source)
     system, proto, integ, run = build(cfg, where)
@@ -191,7 +192,8 @@ def execute(source, *, out=None, n_traj=None, seed=None, overwrite=False, progre
               record_every=run.get("record_every", 0),
               record_positions=run.get("record_positions", False),
               on_failure=run.get("on_failure", "raise"), chunk_traj=run.get("chunk_traj"),
-              overwrite=overwrite, progress=progress, n_threads=n_threads)
+              overwrite=overwrite, progress=progress, n_threads=n_threads,
+              executor=executor, threads_per_worker=threads_per_worker)
     n = n_traj or run["n_traj"]
     reverse = None
     if run.get("reverse"):  # the exact time-reversed pair, for any integrator
