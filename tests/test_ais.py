@@ -133,6 +133,38 @@ def test_same_seed_same_weights_any_threads(tmp_path):
     assert np.array_equal(-back.path_work, a.log_weights)
 
 
+@nq.log_density
+def _half_plane(x):  # log of the indicator of x_0 > -0.5: a hard wall
+    return 0.0 if x[0] > -0.5 else -math.inf
+
+
+@pytest.mark.parametrize("path", ["geometric", "likelihood"])
+def test_random_walk_cached_densities_change_no_bit(path):
+    """On an AIS path the random walk keeps log f0, log f1 of each chain's point and
+    combines them at each new t (they do not depend on t) instead of re-evaluating: every
+    array equals the general kernel's, which re-evaluates U(x, t) after each switch,
+    including chains whose weight drops to zero at a wall and the traces."""
+    import importlib
+    ais_module = importlib.import_module("neqsim.ais")
+    gp = testsystems.gaussian_path(3, 0.7, 0.6)
+    f0 = nq.log_density(gp.log_f0)
+    x0 = gp.sample0(2000, np.random.default_rng(0))
+    kw = dict(path=path, initial=x0, schedule=nq.schedules.sigmoid(40),
+              kernel=nq.kernels.RandomWalk(0.5, n_moves=2), n_chains=2000, seed=3,
+              progress=False, warn=False, n_bootstrap=0, record_every=9)
+    cached = nq.ais(f0, _half_plane, **kw)
+    system = ais_module._path_system(f0, _half_plane, 3, path, False)
+    components = system.__dict__.pop("path_components")
+    try:
+        general = nq.ais(f0, _half_plane, **kw)
+    finally:
+        system.path_components = components
+    assert 0 < np.sum(cached.log_weights == -np.inf) < 2000  # the wall was hit
+    for key in ("work", "heat", "path_work", "x", "acceptance", "final_energy"):
+        assert np.array_equal(getattr(cached.run, key), getattr(general.run, key)), key
+    assert np.array_equal(cached.run.trace["work"], general.run.trace["work"])
+
+
 def test_bad_input_gives_clear_errors():
     gp, f0, fN = gauss_problem(d=2)
     kw = dict(path="geometric", initial=gp.sample0, kernel=nq.kernels.RandomWalk(0.5),

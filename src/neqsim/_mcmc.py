@@ -29,6 +29,21 @@ from ._rng import normal, uniform
 
 RWM, MALA, HMC = 0, 1, 2
 
+
+@njit(inline="always")
+def combine(va, vb, ca, t):
+    """-log f_t = -(ca log f_a + t log f_b) of an AIS path (ca = 1 - t: geometric path;
+    ca = 1: prior times likelihood^t). 0 * (-inf) must stay "density 1" at t = 0 (not
+    NaN): terms with a zero coefficient are dropped."""
+    u = 0.0
+    if ca != 0.0:
+        u -= ca * va
+    if t != 0.0:
+        u -= t * vb
+    if math.isnan(u):
+        return math.inf if (va == -math.inf or vb == -math.inf) else u
+    return u
+
 i8, f8 = types.int64, types.float64
 MCMC_SIG = types.void(EnergyGradType, F2, i8, i8, i8, F1, i8, i8, f8,
                       F2, F1, U2, F1, F1, F1, I1, I1, i8, i8, F2, F2, F3)
@@ -149,20 +164,116 @@ def mcmc_chunk(eg, lam, k0, k1, method, eps, n_leap, n_moves, beta,
         failed[lo:hi] = fb
 
 
+def rwm_path_chunk(comp, geometric, lam, k0, k1, eps, n_moves, beta, x, u, rng, W, Q, P,
+                   nacc, failed, rec_every, rec_off, rec_W, rec_Q, rec_x):
+    """Random-walk Metropolis on an AIS path U(x, t) = combine(log f_a(x), log f_b(x),
+    ca(t), t), the same arithmetic and random numbers as ``mcmc_chunk`` with method RWM
+    (bit-identical results), but with half the density evaluations.
+
+    ``comp(x, out2, scratch)`` writes log f_a(x), log f_b(x) into out2. Both are
+    temperature-free, so each chain keeps them for its current point: after a switch the
+    energy at the new t is combined from them (recomputed at the new t from values that
+    do not depend on t), and only proposals evaluate the densities. The cache lives within
+    one call (filled from x at its start), so the saved kernel state is unchanged."""
+    n = x.shape[0]
+    d = _ndim(x)
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    for blk in prange(n_blocks):
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        nb = hi - lo
+        xb = x[lo:hi].copy()
+        st = rng[lo:hi].copy()
+        ub = u[lo:hi].copy()
+        Wb = W[lo:hi].copy()
+        Qb = Q[lo:hi].copy()
+        Pb = P[lo:hi].copy()
+        ab = nacc[lo:hi].copy()
+        fb = failed[lo:hi].copy()
+        scratch = np.empty((nb, d))
+        y = np.empty((nb, d))
+        va = np.empty(nb)
+        vb = np.empty(nb)
+        cy = np.empty(2)
+        cp = data_ptr(cy)
+        for b in range(nb):
+            if fb[b] < 0 and ub[b] != math.inf:
+                comp(row_ptr(xb, b), cp, row_ptr(scratch, b))
+                va[b] = cy[0]
+                vb[b] = cy[1]
+        for s in range(k0, k1):
+            t = lam[s + 1, 0]
+            ca = 1.0 - t if geometric else 1.0
+            h = eps[s + 1]
+            rc = _record_row(s + 1, rec_every, rec_off, rec_W.shape[1])
+            for b in range(nb):
+                if fb[b] >= 0 or ub[b] == math.inf:  # failed, or weight already zero
+                    continue
+                un = combine(va[b], vb[b], ca, t)
+                if math.isnan(un) or un == -math.inf:
+                    fb[b] = s + 1
+                    continue
+                if un == math.inf:  # zero density at the new t: weight zero for good
+                    Wb[b] = math.inf
+                    Pb[b] = math.inf
+                    ub[b] = math.inf
+                    continue
+                w = un - ub[b]
+                Wb[b] += w
+                Pb[b] += w
+                ub[b] = un
+                for _mv in range(n_moves):
+                    ux = ub[b]
+                    for j in range(d):
+                        y[b, j] = xb[b, j] + h * normal(st, b)
+                    comp(row_ptr(y, b), cp, row_ptr(scratch, b))
+                    uy = combine(cy[0], cy[1], ca, t)
+                    if math.isnan(uy) or uy == -math.inf:
+                        fb[b] = s + 1
+                        break
+                    dq = uy - ux
+                    log_a = -beta * dq
+                    if uy != math.inf and (log_a >= 0.0 or uniform(st, b) < math.exp(log_a)):
+                        for j in range(d):
+                            xb[b, j] = y[b, j]
+                        va[b] = cy[0]
+                        vb[b] = cy[1]
+                        Qb[b] += dq
+                        ub[b] = uy
+                        ab[b] += 1
+                if rc >= 0 and fb[b] < 0:
+                    _record(rc, lo + b, Wb[b], Qb[b], xb, b, rec_W, rec_Q, rec_x)
+        x[lo:hi] = xb
+        rng[lo:hi] = st
+        u[lo:hi] = ub
+        W[lo:hi] = Wb
+        Q[lo:hi] = Qb
+        P[lo:hi] = Pb
+        nacc[lo:hi] = ab
+        failed[lo:hi] = fb
+
+
+PATH_SIG = types.void(EnergyGradType, types.boolean, F2, i8, i8, F1, i8, f8,
+                      F2, F1, U2, F1, F1, F1, I1, I1, i8, i8, F2, F2, F3)
+
 _GENERIC = njit(MCMC_SIG, parallel=True, cache=True)(mcmc_chunk)
+_GENERIC_PATH = njit(PATH_SIG, parallel=True, cache=True)(rwm_path_chunk)
 _SPECIALIZED = {}
 
 
-def kernel(specialize=False, dim=None):
+def kernel(specialize=False, dim=None, path=False):
     """The generic cached kernel, or one compiled with the dimension a constant and the
-    potential inlined (see ``_kernels.kernel``; same arithmetic, same bits)."""
+    potential inlined (see ``_kernels.kernel``; same arithmetic, same bits). ``path``:
+    the random-walk kernel on an AIS path with cached component densities."""
+    func = rwm_path_chunk if path else mcmc_chunk
     if not specialize:
-        return _GENERIC
-    fn = _SPECIALIZED.get(int(dim))
+        return _GENERIC_PATH if path else _GENERIC
+    key = (int(dim), bool(path))
+    fn = _SPECIALIZED.get(key)
     if fn is None:
         const = int(dim)
         glb = dict(globals())
         glb["_ndim"] = njit(inline="always")(lambda x: const)
-        src = pytypes.FunctionType(mcmc_chunk.__code__, glb, "mcmc_chunk")
-        fn = _SPECIALIZED[const] = njit(parallel=True)(src)
+        src = pytypes.FunctionType(func.__code__, glb, func.__name__)
+        fn = _SPECIALIZED[key] = njit(parallel=True)(src)
     return fn

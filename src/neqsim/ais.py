@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
-from numba import njit
+from numba import carray, njit
 
 from . import schedules as _schedules
 from .schedules import Adaptive
-from ._functions import ENERGY_GRAD_SIG
+from ._functions import ENERGY_GRAD_SIG, POINTER_SIG
+from ._mcmc import combine as _combine
 from .kernels import MarkovKernel
 from .protocols import Protocol, as_protocol
 from .systems import System
@@ -128,22 +129,17 @@ def _build_path_system(f0, f1, dim, path, need_gradient):
             return _combine(va, vb, ca, t)
     name = f"ais[{f0.name}*{f1.name}^t]" if not geometric else \
         f"ais[{f0.name}^(1-t)*{f1.name}^t]"
-    return System(njit(ENERGY_GRAD_SIG)(eg), dim, 1, name=name, control_names=("t",),
-                  params={"path": path})
-
-
-@njit(inline="always")
-def _combine(va, vb, ca, t):
-    # -log f_t; 0 * (-inf) must stay "density 1" at t = 0 (not NaN): terms with a zero
-    # coefficient are dropped
-    u = 0.0
-    if ca != 0.0:
-        u -= ca * va
-    if t != 0.0:
-        u -= t * vb
-    if math.isnan(u):
-        return math.inf if (va == -math.inf or vb == -math.inf) else u
-    return u
+    system = System(njit(ENERGY_GRAD_SIG)(eg), dim, 1, name=name, control_names=("t",),
+                    params={"path": path})
+    if not need_gradient:
+        # log f0 and log f1 of a point, for the random walk's cached-density kernel
+        def components(xp, op, sp):
+            xv, sv, ov = carray(xp, (dim,)), carray(sp, (dim,)), carray(op, (2,))
+            ov[0] = a(xv, sv)
+            ov[1] = b(xv, sv)
+            return 0.0
+        system.path_components = njit(POINTER_SIG)(components)
+    return system
 
 
 @dataclass

@@ -93,10 +93,21 @@ class MarkovKernel(Integrator):
 
     def stepper(self, system, lam, beta, record_every, specialize=False):
         from . import _mcmc
-        kern = _mcmc.kernel(specialize, system.dim)
         fn, method, n_moves, n_leap = system.kernel_function, self.method, self.n_moves, \
             self._n_leap()
         eps = np.ascontiguousarray(self.step_sizes(lam.shape[0]))
+        comp = getattr(system, "path_components", None)
+        if method == _mcmc.RWM and comp is not None:
+            # an AIS path: proposals evaluate the two densities, switches reuse them
+            kern = _mcmc.kernel(specialize, system.dim, path=True)
+            geometric = bool(system.params.get("path") == "geometric")
+
+            def advance(st, k0, k1, rW, rQ, rx):
+                kern(comp, geometric, lam, k0, k1, eps, n_moves, beta, st["x"], st["u"],
+                     st["rng"], st["W"], st["Q"], st["P"], st["nacc"], st["failed"],
+                     record_every, 0, rW, rQ, rx)
+            return advance
+        kern = _mcmc.kernel(specialize, system.dim)
 
         def advance(st, k0, k1, rW, rQ, rx):
             kern(fn, lam, k0, k1, method, eps, n_leap, n_moves, beta, st["x"], st["u"],
