@@ -25,24 +25,10 @@ from numba import njit, prange, types
 
 from ._functions import EnergyGradType, data_ptr, row_ptr
 from ._kernels import BLOCK, F1, F2, F3, I1, U2, _ndim, _record, _record_row
+from ._path import combine
 from ._rng import normal, uniform
 
 RWM, MALA, HMC = 0, 1, 2
-
-
-@njit(inline="always")
-def combine(va, vb, ca, t):
-    """-log f_t = -(ca log f_a + t log f_b) of an AIS path (ca = 1 - t: geometric path;
-    ca = 1: prior times likelihood^t). 0 * (-inf) must stay "density 1" at t = 0 (not
-    NaN): terms with a zero coefficient are dropped."""
-    u = 0.0
-    if ca != 0.0:
-        u -= ca * va
-    if t != 0.0:
-        u -= t * vb
-    if math.isnan(u):
-        return math.inf if (va == -math.inf or vb == -math.inf) else u
-    return u
 
 i8, f8 = types.int64, types.float64
 MCMC_SIG = types.void(EnergyGradType, F2, i8, i8, i8, F1, i8, i8, f8,

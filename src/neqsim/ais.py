@@ -33,7 +33,7 @@ from numba import carray, njit
 from . import schedules as _schedules
 from .schedules import Adaptive
 from ._functions import ENERGY_GRAD_SIG, POINTER_SIG
-from ._mcmc import combine as _combine
+from ._path import combine as _combine
 from .kernels import MarkovKernel
 from .protocols import Protocol, as_protocol
 from .systems import System
