@@ -186,10 +186,6 @@ class Shards:
         return scan(self.dir, n_done)
 
     def finish(self):
-        """After the last block is committed: remove the run's shard directory."""
+        """After the last block is committed: remove the run's shard directory (the
+        driver removes an owned ``<run file>.shards`` root with every completed file)."""
         shutil.rmtree(self.dir, ignore_errors=True)
-        if self.owned:
-            try:
-                os.rmdir(self.root)
-            except OSError:  # not empty or already gone
-                pass
