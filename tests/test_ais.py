@@ -35,7 +35,8 @@ def test_kernels_leave_their_target_invariant(kernel):
     mean, std = gp.path_mean(t), gp.path_std(t)
     rng = np.random.default_rng(1)
     x0 = mean + std * rng.standard_normal((n, 3))
-    system = nq.ais.__globals__["_path_system"](f0, fN, 3, "geometric", True)
+    from neqsim.sampling.path import path_system
+    system = path_system(f0, fN, 3, "geometric", True)
     run = nq.simulate(system, nq.protocols.hold([t], 20), kernel, n, seed=3, init=x0)
     se_mean = std / math.sqrt(n)
     assert np.all(np.abs(run.x.mean(0) - mean) < 4 * se_mean)
@@ -144,8 +145,7 @@ def test_random_walk_cached_densities_change_no_bit(path):
     combines them at each new t (they do not depend on t) instead of re-evaluating: every
     array equals the general kernel's, which re-evaluates U(x, t) after each switch,
     including chains whose weight drops to zero at a wall and the traces."""
-    import importlib
-    ais_module = importlib.import_module("neqsim.ais")
+    from neqsim.sampling.path import path_system
     gp = testsystems.gaussian_path(3, 0.7, 0.6)
     f0 = nq.log_density(gp.log_f0)
     x0 = gp.sample0(2000, np.random.default_rng(0))
@@ -153,7 +153,7 @@ def test_random_walk_cached_densities_change_no_bit(path):
               kernel=nq.kernels.RandomWalk(0.5, n_moves=2), n_chains=2000, seed=3,
               progress=False, warn=False, n_bootstrap=0, record_every=9)
     cached = nq.ais(f0, _half_plane, **kw)
-    system = ais_module._path_system(f0, _half_plane, 3, path, False)
+    system = path_system(f0, _half_plane, 3, path, False)
     components = system.__dict__.pop("path_components")
     try:
         general = nq.ais(f0, _half_plane, **kw)

@@ -1,4 +1,4 @@
-"""Scale-out (neqsim.distributed): blocks on an Executor's workers give bit-identical runs.
+"""Scale-out (neqsim.engine.executors): blocks on an Executor's workers give bit-identical runs.
 
 ProcessPoolExecutor (spawn) and a real dask.distributed LocalCluster; user potentials;
 a worker killed mid-run (Dask reschedules; a broken process pool leaves the committed

@@ -13,9 +13,10 @@ from scipy import stats
 from scipy.special import logsumexp
 
 import neqsim as nq
-from neqsim import _ising, _rng
+from neqsim._numba import rng as _rng
+from neqsim.dynamics import Integrator
 from neqsim.ising import SpinFlip, chain_log_z, enumerate_log_z, ising, neighbor_table
-from neqsim.integrators import Integrator
+from neqsim.systems.ising_kernel import ising_energy
 
 RULES = ["metropolis", "glauber"]
 
@@ -107,7 +108,7 @@ def test_energy_matches_bond_sum(shape, periodic):
         ref = bond_energy(x, shape, lam, periodic)
         np.testing.assert_allclose(system.energy(x, lam), ref, rtol=0, atol=1e-12)
         lam_a = np.array(lam, dtype=float)
-        via_table = [_ising.ising_energy(xi, lam_a, system.neighbors) for xi in x]
+        via_table = [ising_energy(xi, lam_a, system.neighbors) for xi in x]
         np.testing.assert_array_equal(via_table, system.energy(x, lam))
     assert np.all(system.gradient(x, (0.7, -0.3)) == 0.0)
 
@@ -154,10 +155,6 @@ def test_free_energy_closed_forms_and_none():
         lz = chain_log_z(100_001, J, 0.2)
         assert np.isfinite(lz)
         assert abs(lz / 100_001 - chain_log_z(200_001, J, 0.2) / 200_001) < 1e-9
-    try:
-        from neqsim.testsystems import ising_2d_log_z  # noqa: F401
-    except ImportError:
-        return
     f = ising((16, 16)).free_energy((0.44, 0.0))  # Kaufman
     assert f is not None and np.isfinite(f)
 
@@ -373,9 +370,7 @@ def test_run_file_round_trip(tmp_path, lat44):
     path = tmp_path / "ising.h5"
     nq.simulate(lat44, proto, SpinFlip("glauber"), 500, out=path, chunk_traj=128,
                 chunk_steps=7, checkpoint_every=0, progress=False, **kw)
-    from neqsim import systems
-    back = nq.open_run(path) if "ising" in getattr(systems, "BUILTINS", {}) else \
-        nq.open_run(path, system=lat44)
+    back = nq.open_run(path)  # a built-in: rebuilt by name
     for key in ("work", "heat", "path_work", "x", "x0", "acceptance", "final_energy"):
         np.testing.assert_array_equal(getattr(back, key), getattr(mem, key), err_msg=key)
     for key in ("work", "heat", "x"):
@@ -388,15 +383,15 @@ def test_run_file_round_trip(tmp_path, lat44):
 def test_spinflip_api():
     assert SpinFlip().rule == "metropolis" and SpinFlip("Glauber").rule == "glauber"
     assert SpinFlip("glauber").params() == {"rule": "glauber"}
-    # run files name integrators by spec name ("ising.SpinFlip"; older trees: class name)
-    spec = SpinFlip.spec_name() if hasattr(SpinFlip, "spec_name") else "SpinFlip"
-    assert Integrator.registry[spec] is SpinFlip
+    # run files name integrators by an explicit constant (tests/test_names.py)
+    spec = SpinFlip.file_name
+    assert spec == "ising.SpinFlip" and Integrator.registry[spec] is SpinFlip
     assert SpinFlip("glauber") == SpinFlip(rule="glauber") != SpinFlip()
     assert SpinFlip().dt == 1.0 and SpinFlip().proposals_per_step() == 1
-    from neqsim._job import integrator_from_spec
+    from neqsim.storage.runfile import integrator_from_spec
     assert integrator_from_spec(spec, SpinFlip("glauber").params()) == SpinFlip("glauber")
-    from neqsim.ising import BUILDERS
-    s = BUILDERS["ising"](**ising((3, 4), periodic=False).params)
+    from neqsim.systems import from_spec
+    s = from_spec("ising", ising((3, 4), periodic=False).params)
     assert s.shape == (3, 4) and not s.periodic
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import neqsim as nq
-from neqsim import _rng
+from neqsim._numba import rng as _rng
 
 FIELDS = ("work", "heat", "path_work", "initial_energy", "final_energy", "x0", "x")
 

@@ -3,26 +3,37 @@
     import neqsim as nq
     system = nq.systems.harmonic_trap()
     proto = nq.protocols.linear([0.0, 1.0], [5.0, 1.0], n_steps=1000)
-    run = nq.simulate(system, proto, nq.integrators.EulerMaruyama(dt=1e-3), n_traj=10_000, seed=1)
+    run = nq.simulate(system, proto, nq.EulerMaruyama(dt=1e-3), n_traj=10_000, seed=1)
     run.work, run.heat, run.path_work
 
-Sign conventions (PHYSICS.md): W > 0 is work done on the system, Q > 0 heat absorbed by
-it, and E_N - E_0 = W + Q (+ W_shadow) for every trajectory.
+Sign conventions (docs/physics.md): W > 0 is work done on the system, Q > 0 heat absorbed
+by it, and E_N - E_0 = W + Q (+ W_shadow) for every trajectory.
+
+The public API is flat here; the code follows the data (docs/architecture.md):
+systems, protocols -> dynamics -> engine -> storage -> analysis, with sampling (AIS),
+targets, exact results, validation and the CLI on top. Importing neqsim compiles
+nothing: every kernel is compiled (or loaded from numba's cache) on first use.
 """
-from . import _cache  # noqa: F401  (must precede every cached kernel)
-from . import analysis, integrators, ising, kernels, protocols, schedules, systems, testsystems
-from .driver import IntegrationError, resume, simulate
-from .ais import AISResult, LogDensity, ais, log_density
-from .initial import Equilibrate
-from .integrators import GHMC, MALA, EulerMaruyama, Langevin, VelocityVerlet
+from ._numba import cache as _cache  # noqa: F401  (must precede every cached kernel)
+from ._version import __version__
+from . import analysis, exact, protocols, systems, targets
+from .dynamics import mcmc as kernels
+from .dynamics import GHMC, MALA, EulerMaruyama, Integrator, Langevin, VelocityVerlet
+from .engine.block import IntegrationError
+from .engine.driver import resume, simulate
+from .engine.initial import Equilibrate
+from .engine.options import Execution, Record
 from .protocols import Protocol
-from .run import Run
-from .runfile import RunFileError, open_run
+from .protocols import schedules
+from .sampling import AISResult, LogDensity, ais, log_density
+from .storage import Run, RunFileError, open_run
 from .systems import System, from_functions, potential
+from . import ising
+from . import testsystems  # the 0.1.0 name of nq.targets
 
-__version__ = "0.1.0"
-
-__all__ = ["ais", "log_density", "LogDensity", "AISResult", "kernels", "schedules", "testsystems", "ising",
-           "simulate", "resume", "open_run", "RunFileError", "Run", "System", "Protocol", "Equilibrate", "IntegrationError",
-           "from_functions", "potential", "systems", "protocols", "integrators", "analysis",
-           "EulerMaruyama", "MALA", "Langevin", "GHMC", "VelocityVerlet", "__version__"]
+__all__ = ["simulate", "resume", "open_run", "Run", "RunFileError", "IntegrationError",
+           "System", "from_functions", "potential", "Protocol", "Equilibrate", "Record",
+           "Execution", "Integrator", "EulerMaruyama", "MALA", "Langevin", "GHMC",
+           "VelocityVerlet", "ais", "AISResult", "log_density", "LogDensity", "systems",
+           "protocols", "schedules", "kernels", "analysis", "targets", "testsystems",
+           "exact", "ising", "__version__"]

@@ -12,7 +12,7 @@ cannot support them; bad input (NaN) raises instead of giving a plausible number
     lz = nq.analysis.ais_log_z(log_weights)                # AIS log Z
 """
 from ._common import Estimate, UnreliableEstimateWarning, as_work
-from .ais import ais_log_z, ess_curve
+from .logz import ais_log_z, ess_curve
 from .bar import bar, overlap
 from .crooks import CrooksCheck, crooks
 from .dissipation import (BoundCheck, binary_entropy, dissipation, erasure_bound, landauer,

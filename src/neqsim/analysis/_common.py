@@ -95,9 +95,9 @@ def as_work(work, beta, *, name="work", which="path_work"):
     Metropolized kernels). ``beta`` defaults to the run's; for arrays, to 1.
     NaN is an error (a failed trajectory is not a sample); +inf is a zero weight.
     """
-    from ..run import Run
+    from ..storage.result import Run
     if isinstance(work, (str, os.PathLike)):
-        from ..runfile import open_run
+        from ..storage.runfile import open_run
         work = open_run(work)
     if isinstance(work, Run):
         run = work

@@ -86,7 +86,7 @@ def landauer(heat, p_initial, p_final, beta=None, *, n_sigma=4.0):
     equal local free energies, e.g. the symmetric wells of a double-well bit). For
     erasure of a uniform bit with success probability p the bound is kT (ln 2 - H(p))
     (:func:`erasure_bound`). ``heat`` may be an array or a Run (``run.heat``)."""
-    from ..run import Run
+    from ..storage.result import Run
     if isinstance(heat, Run):
         if beta is None:
             beta = heat.beta

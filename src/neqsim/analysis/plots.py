@@ -13,15 +13,15 @@ with ``ax.figure.savefig(...)``, or pass ``ax=plt.gca()`` to draw into a pyplot 
 """
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
 
 from ._common import as_work
-from .ais import ess_curve
+from .logz import ess_curve
 from .crooks import CrooksCheck, crooks
 from .exp import MIN_ESS, jarzynski
+from .report import exact_delta_f
 
 __all__ = ["work_histograms", "crooks_plot", "running_estimate", "ess_plot", "report"]
 
@@ -42,24 +42,9 @@ def _axes(ax):
 def _as_run(x):
     """A run-file path opened once (so a report reads each file once); anything else as is."""
     if isinstance(x, (str, os.PathLike)):
-        from ..runfile import open_run
+        from ..storage.runfile import open_run
         return open_run(x)
     return x
-
-
-def _exact_delta_f(run, beta=None):
-    """Exact dF = F(lam_N) - F(lam_0) of a Run whose system knows its free energy (built-in
-    systems, or user systems given ``free_energy``), at the run's beta; else None."""
-    from ..run import Run
-    if not isinstance(run, Run) or run.system is None:
-        return None
-    beta = run.beta if beta is None else float(beta)
-    lam = run.protocol.values
-    f0, f1 = run.system.free_energy(lam[0], beta), run.system.free_energy(lam[-1], beta)
-    if f0 is None or f1 is None:
-        return None
-    df = f1 - f0
-    return float(df) if math.isfinite(df) else None
 
 
 def work_histograms(work_f, work_r=None, beta=None, *, delta_f=None, bins=60, ax=None):
@@ -189,7 +174,7 @@ def ess_plot(cumulative_log_weights_or_run, *, steps=None, ax=None):
     (:func:`ess_curve`; steps from ``run.trace["step"]``, else 0, 1, ...). Log scale;
     the dashed line is the ESS below which :func:`jarzynski` calls an estimate unreliable.
     """
-    from ..run import Run
+    from ..storage.result import Run
     x = _as_run(cumulative_log_weights_or_run)
     ess = ess_curve(x)
     if steps is None:
@@ -215,10 +200,10 @@ def report(fwd, rev=None, *, exact=None, path=None):
     of a Run whose system knows its free energy. Saves to ``path`` (dpi 120) if given;
     returns the Figure (Agg canvas, no pyplot).
     """
-    from ..run import Run
+    from ..storage.result import Run
     fwd, rev = _as_run(fwd), _as_run(rev)
     if exact is None:
-        exact = _exact_delta_f(fwd)
+        exact = exact_delta_f(fwd)
     panels = [lambda ax: work_histograms(fwd, rev, delta_f=exact, ax=ax)]
     if rev is not None:
         panels.append(lambda ax: _crooks_panel(fwd, rev, ax))

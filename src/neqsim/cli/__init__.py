@@ -1,0 +1,133 @@
+"""The ``neqsim`` command line (also ``python -m neqsim``): parse (:mod:`.parser`), call
+the library, print. Run configurations for ``neqsim run`` are :mod:`.config`."""
+from __future__ import annotations
+
+import contextlib
+import sys
+
+from .parser import build_parser
+
+__all__ = ["main"]
+
+@contextlib.contextmanager
+def _executor(args):
+    """The executor --workers/--scheduler ask for (None: this process computes)."""
+    if args.scheduler:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise ValueError("--scheduler needs Dask: pip install 'neqsim[dask]'") from None
+        with Client(args.scheduler, timeout="20s") as client:
+            yield client.get_executor()
+    elif args.workers is not None:
+        if args.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(args.workers,
+                                 mp_context=multiprocessing.get_context("spawn")) as ex:
+            yield ex
+    else:
+        yield None
+
+
+def _threads(args, executor):
+    """--threads: for this process, or per worker when an executor computes."""
+    if executor is None:
+        return {"n_threads": args.threads}
+    return {"executor": executor, "threads_per_worker": args.threads or 1}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from ..storage.runfile import RunFileError
+    try:
+        if args.command == "info":
+            from ..storage.runfile import describe
+            for i, path in enumerate(args.path):
+                if i:
+                    print()
+                print(describe(path))
+        elif args.command == "resume":
+            from ..engine.driver import resume
+            with _executor(args) as ex:
+                run = resume(args.path, progress=False if args.no_progress else None,
+                             **_threads(args, ex))
+            print(run)
+        elif args.command == "analyze":
+            _analyze(args)
+        elif args.command == "run":
+            from .config import execute
+            with _executor(args) as ex:
+                runs = execute(args.source, out=args.out, n_traj=args.n_traj, seed=args.seed,
+                               overwrite=args.overwrite,
+                               progress=False if args.no_progress else None,
+                               **_threads(args, ex))
+            for r in runs:
+                print(r)
+            print(f"next: neqsim analyze {' '.join(r.path for r in runs)}")
+        elif args.command == "validate":
+            return _validate(args)
+        elif args.command == "bench":
+            import importlib
+            importlib.import_module(f"neqsim.bench.{args.which}").main(args.rest)
+    except (RunFileError, ValueError, FileExistsError, RuntimeError, OSError) as e:
+        print(f"neqsim {args.command}: error: {e}", file=sys.stderr)
+        for note in getattr(e, "__notes__", ()):  # e.g. how to resume a broken run
+            print(note, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; committed results are safe in the file", file=sys.stderr)
+        return 130
+    return 0
+
+
+# --- neqsim analyze ---------------------------------------------------------------------
+
+def _analyze(args):
+    """``neqsim analyze``: print the report of :mod:`neqsim.analysis.report`, optionally
+    a figure. Raises ValueError (one-line message) for files that cannot be analyzed."""
+    import warnings
+
+    from ..analysis import UnreliableEstimateWarning
+    from ..analysis.report import analyze
+    from ..storage.runfile import open_run
+
+    if args.bootstrap < 0:
+        raise ValueError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    fwd = open_run(args.forward)
+    rev = open_run(args.reverse) if args.reverse else None
+    report = analyze(fwd, rev, exact=args.exact, n_bootstrap=args.bootstrap,
+                     names=(args.forward, args.reverse))
+    print(report.text())
+    if args.plot:
+        try:
+            from ..analysis import plots
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnreliableEstimateWarning)
+                plots.report(fwd, rev, exact=report.exact, path=args.plot)
+        except ImportError as e:
+            raise ValueError(f"--plot needs matplotlib ({e})") from None
+        print(f"wrote {args.plot}")
+
+
+def _validate(args):
+    import time
+
+    from ..validation import format_row, validate
+    t0 = time.perf_counter()
+    size = args.size or "quick"
+    print(f"neqsim validate --{size}: integrator {args.integrator}, dt = {args.dt:g}; "
+          "PASS: |z| < 4 (bounds: not violated by more than 4 standard errors)")
+    head = f"{'case':<46s} {'estimate':>22s} {'exact':>11s} {'z':>7s}  result"
+    print(head + "\n" + "-" * len(head), flush=True)
+    rows, ok = validate(size, args.integrator, args.dt, args.seed, args.case,
+                        report=lambda rs: [print(format_row(r), flush=True) for r in rs])
+    n_fail = sum(not r.passed for r in rows)
+    print(f"\n{len(rows) - n_fail}/{len(rows)} passed in {time.perf_counter() - t0:.0f} s"
+          + ("" if ok else f"; {n_fail} FAILED"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""``simulate`` and ``resume``: validate, then drive the kernels block by block in Python.
+
+Trajectories are processed in blocks of ``chunk_traj`` and each block in kernel calls of
+some number of steps. Between calls (never inside a kernel) the driver checks for
+blow-ups, advances the progress bar and hands results to a :class:`~neqsim.storage.Sink`
+(memory, or a run file with checkpoints, see :mod:`neqsim.storage.runfile`). Neither the
+blocking nor the number of steps per call changes a single bit of the results:
+trajectory i's noise depends only on (seed, i).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+
+import numba
+
+from ..storage import runfile
+from ..storage.sink import MemorySink
+from ..systems.system import fingerprint
+from .block import IntegrationError, blowup_error, finals, start_block
+from .initial import make_sampler
+from .job import Job, check_int
+from .options import split_keywords
+from .progress import progress_bar, wants_progress
+
+__all__ = ["simulate", "resume", "IntegrationError"]
+
+SPECIALIZE_ABOVE = 2 * 10**9  # particle-steps; below, the ~8 s compile costs more than it saves
+BLOCK_BYTES = 64 * 2**20      # default working memory of one trajectory block
+TARGET_CALL_S = 1.0           # adaptive kernel calls last about this long
+
+
+def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
+             init="equilibrium", record=None, out=None, overwrite=False, resume=False,
+             on_failure="raise", execution=None, **options):
+    """Drive ``n_traj`` independent trajectories of ``system`` through ``protocol``.
+
+    Each step k = 1..N switches lam_{k-1} -> lam_k at fixed state (work
+    w_k = U(x_{k-1}, lam_k) - U(x_{k-1}, lam_{k-1})) and applies one step of
+    ``integrator`` targeting pi_{lam_k}. Returns a :class:`~neqsim.Run` with
+    per-trajectory W, Q, shadow work, path work and final state.
+
+    Parameters
+    ----------
+    system : :class:`neqsim.System`
+    protocol : :class:`neqsim.Protocol` or (N+1, n_controls) array
+    integrator : an integrator (``nq.EulerMaruyama``, ``nq.Langevin``, ...)
+    n_traj : number of trajectories (> 0)
+    beta : inverse temperature 1/kT (> 0)
+    seed : integer in [0, 2^64); trajectory i's noise depends only on (seed, i). None
+        draws a fresh seed, stored in ``Run.seed``.
+    init : "equilibrium" (exact where possible, see :mod:`neqsim.engine.initial`),
+        ``Equilibrate(...)``, or initial arrays x0 / (x0, v0).
+    record : ``nq.Record(every=n, positions=False)``: cumulative W, Q (and x) every n
+        steps (default: none). Also as ``record_every=n, record_positions=...``.
+    out : path of a run file to stream results into (HDF5, docs/run-files.md). The
+        returned Run then reads from the file lazily, and memory stays bounded by the
+        block size however large ``n_traj`` is.
+    overwrite : replace an existing ``out`` (otherwise an existing file is an error).
+    resume : continue the run in an existing ``out`` (it must have been written with
+        the same configuration; start it if the file does not exist yet).
+    on_failure : "raise" (default) raises :class:`IntegrationError` naming the
+        trajectories and steps whose energy became NaN/inf; "nan" marks them in
+        ``Run.failed`` with NaN work/heat and carries on.
+    execution : ``nq.Execution(...)``: threads, block sizes, progress bar, checkpoints,
+        an executor for scale-out (docs/scale-out.md). Each of its fields can also be
+        passed as a keyword (``n_threads=2``, ``executor=...``). None of it changes the
+        results.
+    """
+    record, execution = split_keywords("simulate", record, execution, options)
+    job = Job.build(system, protocol, integrator, n_traj, beta=beta, seed=seed, init=init,
+                    record_every=record.every, record_positions=record.positions,
+                    on_failure=on_failure)
+    plan = _Plan(job, execution, streaming=out is not None, out=out)
+    if out is None:
+        if resume or overwrite:
+            raise ValueError("resume= and overwrite= apply to run files: pass out=")
+        sink = MemorySink(job)
+        _execute(job, sink, plan)
+        return sink.result(plan)
+    path = os.fspath(out)
+    if resume and os.path.exists(path):
+        config, arrays, marker = runfile.read_stored(path)
+        diffs = job.differences({k: v for k, v in config.items()
+                                 if not k.startswith(("_", "version_", "convention_"))
+                                 and k not in ("created", "energy_units", "time_units")},
+                                arrays)
+        if diffs:
+            raise runfile.RunFileError(path, "was written with a different configuration; "
+                                             "refusing to resume: " + "; ".join(diffs))
+        return _continue(path, job, plan, execution.chunk_traj)
+    runfile.create(path, job, overwrite=overwrite, chunk_traj=plan.chunk_traj)
+    return _continue(path, job, plan, execution.chunk_traj)
+
+
+def resume(path, *, system=None, execution=None, **options):
+    """Continue an interrupted run file to the result an uninterrupted run would give.
+
+    Everything that determines the numbers comes from the file; ``system`` is needed
+    only for user-defined potentials (built-ins are rebuilt by name) and must compute
+    the same energies as the original (checked at probe points). ``execution`` (or its
+    fields as keywords, as in :func:`simulate`) only changes how the rest is computed;
+    with a ``system_factory`` and no ``system``, the factory builds the system here too.
+    Returns the completed Run.
+    """
+    _, execution = split_keywords("resume", None, execution, options, allow_record=False)
+    path = os.fspath(path)
+    config, arrays, marker = runfile.read_stored(path)
+    if system is None and execution.system_factory is not None and \
+            not config["system_factory"]:
+        system = execution.system_factory()
+    try:
+        job = Job.from_stored(path, config, arrays, system=system)
+    except ValueError as e:
+        if isinstance(e, runfile.RunFileError):
+            raise
+        raise runfile.RunFileError(path, str(e).removeprefix(f"{path}: ")) from None
+    import numpy as np
+    if any(not np.array_equal(arrays.get(k), v, equal_nan=True)
+           for k, v in fingerprint(job.system, job.protocol).items()):
+        raise runfile.RunFileError(path, "the system given computes different energies than "
+                                         "the one that wrote the file; refusing to resume")
+    plan = _Plan(job, execution, streaming=True, out=path)
+    return _continue(path, job, plan, execution.chunk_traj)
+
+
+def _continue(path, job, plan, chunk_traj):
+    sink = runfile.RunFileSink(path, job)
+    try:
+        if sink.marker[0] >= job.n_traj:
+            raise runfile.RunFileError(path, "is already complete; nothing to resume (read "
+                                             "it with nq.open_run)")
+        if plan.executor is None:  # the checkpoint slots hold at most the file's block size
+            plan.chunk_traj = min(chunk_traj or sink.capacity, sink.capacity)
+        _execute(job, sink, plan)
+        run = sink.result(plan)
+    finally:
+        sink.close()
+    # complete: shards an executor's workers left for this file are of no further use
+    shutil.rmtree(path + ".shards", ignore_errors=True)
+    return run
+
+
+class _Plan:
+    """The execution choices of one call, resolved against the job: block and call
+    sizes, threads, progress, checkpoints, and the executor's plan when one computes."""
+
+    def __init__(self, job, ex, *, streaming, out):
+        N = job.n_steps
+        self.chunk_steps = None if ex.chunk_steps is None else check_int(
+            "chunk_steps", ex.chunk_steps, 1)
+        chunk_traj = ex.chunk_traj
+        if chunk_traj is None:
+            chunk_traj = max(256, BLOCK_BYTES // job.bytes_per_trajectory())
+        self.chunk_traj = min(check_int("chunk_traj", chunk_traj, 1), job.n_traj)
+        self.n_threads = None if ex.n_threads is None else check_int("n_threads",
+                                                                     ex.n_threads, 1)
+        specialize = ex.specialize
+        if specialize is None:
+            specialize = job.n_traj * N * job.system.dim >= SPECIALIZE_ABOVE
+        self.specialize = bool(specialize)
+        self.progress = wants_progress(ex.progress)
+        self.checkpoint_every = float(ex.checkpoint_every)
+        if not self.checkpoint_every >= 0:
+            raise ValueError(f"checkpoint_every must be >= 0 seconds, got "
+                             f"{ex.checkpoint_every!r}")
+        # several calls per block only pay off with something to do between them
+        self.adaptive = self.chunk_steps is None and (streaming or self.progress)
+        self.executor = None  # an executors.ExecutorPlan when an executor computes
+        auto = isinstance(ex.shard_dir, str) and ex.shard_dir == "auto"
+        if ex.executor is None:
+            if ex.system_factory is not None:
+                raise ValueError("system_factory= builds the system on an executor's "
+                                 "workers; pass executor= as well")
+            if not auto and ex.shard_dir is not None:
+                raise ValueError("shard_dir= is where an executor's workers write their "
+                                 "blocks; pass executor= as well")
+            return
+        shard_dir = (None if out is None else os.fspath(out) + ".shards") if auto \
+            else ex.shard_dir
+        from .executors import ExecutorPlan
+        self.executor = ExecutorPlan(job, ex.executor,
+                                     threads_per_worker=ex.threads_per_worker,
+                                     system_factory=ex.system_factory, shard_dir=shard_dir,
+                                     owned=auto)
+        if ex.chunk_traj is None:
+            self.chunk_traj = self.executor.default_chunk_traj(job, self.chunk_traj)
+
+
+@contextlib.contextmanager
+def _threads(n):
+    if n is None:
+        yield
+        return
+    old = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
+
+
+def _execute(job, sink, plan):
+    """Run every uncommitted trajectory of ``job`` into ``sink``."""
+    if plan.executor is not None:  # scale-out: the executor's workers compute the blocks
+        return plan.executor.execute(job, sink, plan)
+    system, N = job.system, job.n_steps
+    lam = job.protocol.values.copy()  # kernels take writable arrays (one signature)
+    sampler = None
+    if job.init_x0 is None:
+        sampler, method = make_sampler(system, lam[0], job.beta, job.init)
+        sink.info["init_method"] = method
+    advance = job.integrator.stepper(system, lam, job.beta, job.record_every,
+                                     plan.specialize)
+    n_done = sink.marker[0]
+    bar = progress_bar(plan.progress, job.n_traj, n_done, system.name)
+    try:
+        with _threads(plan.n_threads):
+            rate = None  # particle-steps per second, measured
+            while n_done < job.n_traj:
+                a = n_done
+                if sink.marker[2] > 0:  # a checkpointed block: continue it where it stopped
+                    b, k = sink.marker[1], sink.marker[2]
+                    state, x0, v0, e0 = sink.load_checkpoint()
+                else:
+                    b, k = min(a + plan.chunk_traj, job.n_traj), 0
+                    state, x0, v0, e0 = start_block(job, sampler, a, b, sink.info)
+                    sink.block_start(a, b, x0, v0, e0)
+                n = b - a
+                trace = sink.trace_buffers(a, b)
+                if job.record_every:
+                    if k > 0:
+                        sink.read_trace(a, b, k // job.record_every + 1, trace)
+                    elif job.rec_dim:
+                        trace.x[:, 0, :] = x0
+                bar.advance(n * k, N)
+                last_save = time.perf_counter()
+                while k < N:
+                    if plan.chunk_steps:
+                        k1 = min(k + plan.chunk_steps, N)
+                    elif not plan.adaptive:
+                        k1 = N
+                    elif rate is None:  # a short first call (tens of ms) measures the rate
+                        k1 = min(N, k + max(1, (1 << 22) // n))
+                    else:
+                        k1 = min(N, k + max(1, int(rate * TARGET_CALL_S / n)))
+                    t0 = time.perf_counter()
+                    advance(state, k, k1, trace)
+                    rate = n * (k1 - k) / max(time.perf_counter() - t0, 1e-6)
+                    error = blowup_error(job, state.failed_step, a)
+                    if error is not None:
+                        raise error
+                    if job.record_every:
+                        r0 = 0 if k == 0 else k // job.record_every + 1
+                        sink.write_trace(a, b, r0, k1 // job.record_every + 1, trace)
+                    bar.advance(n * (k1 - k), N)
+                    k = k1
+                    if k < N and time.perf_counter() - last_save >= plan.checkpoint_every:
+                        sink.checkpoint(a, b, k, state)
+                        last_save = time.perf_counter()
+                sink.commit(a, b, finals(job, state, e0))
+                n_done = b
+    finally:
+        bar.close()

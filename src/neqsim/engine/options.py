@@ -1,0 +1,94 @@
+"""Option objects of ``simulate``/``resume``: what to record, and how to execute.
+
+``Record`` (like diffrax's ``SaveAt``) says what is kept besides the per-trajectory
+totals; ``Execution`` collects the choices that change speed and memory but never a
+single bit of the results. Both can also be given as the flat keywords of neqsim 0.1.0
+(``record_every=10``, ``n_threads=2``, ...), which keep working.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass
+
+__all__ = ["Record", "Execution", "split_keywords", "unknown_keyword"]
+
+
+@dataclass(frozen=True)
+class Record:
+    """Cumulative work and heat (and positions, if ``positions``) every ``every`` steps;
+    ``every=0`` records nothing but the totals."""
+    every: int = 0
+    positions: bool = False
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a run is executed; the numbers do not depend on any of it.
+
+    n_threads : numba threads of this process (default: numba's).
+    chunk_traj : trajectories per block (default: ~64 MB of working memory).
+    chunk_steps : steps per kernel call (default: adaptive, ~1 s per call).
+    progress : progress bar (default: when stderr is a terminal).
+    checkpoint_every : with a run file, checkpoint a long block at most this often (s).
+    executor : a ``concurrent.futures.Executor`` computing blocks (docs/scale-out.md),
+        with ``threads_per_worker``, ``system_factory`` and ``shard_dir`` as documented
+        there.
+    specialize : accepted for 0.1.0 scripts; the kernels are always specialized now.
+    """
+    n_threads: int | None = None
+    chunk_traj: int | None = None
+    chunk_steps: int | None = None
+    progress: bool | None = None
+    checkpoint_every: float = 10.0
+    executor: object = None
+    threads_per_worker: int = 1
+    system_factory: object = None
+    shard_dir: object = "auto"
+    specialize: bool | None = None
+
+
+_RECORD_KEYS = {"record_every": "every", "record_positions": "positions"}
+_EXECUTION_KEYS = tuple(f.name for f in dataclasses.fields(Execution))
+
+
+def unknown_keyword(func, name, known):
+    """The TypeError for an unknown keyword, with the closest known one."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(known))}"
+    return TypeError(f"{func}() got an unexpected keyword argument {name!r}{hint}")
+
+
+def split_keywords(func, record, execution, keywords, *, allow_record=True):
+    """(Record, Execution) from the option objects and the flat 0.1.0 keywords, with one
+    clear error for an unknown keyword or a value given twice."""
+    rec_kw, ex_kw = {}, {}
+    known = set(_EXECUTION_KEYS) | (set(_RECORD_KEYS) if allow_record else set())
+    for key, value in keywords.items():
+        if key in _RECORD_KEYS and allow_record:
+            rec_kw[_RECORD_KEYS[key]] = value
+        elif key in _EXECUTION_KEYS:
+            ex_kw[key] = value
+        else:
+            raise unknown_keyword(func, key, known | {"record", "execution"})
+    if record is None:
+        record = Record()
+    elif not isinstance(record, Record):
+        raise TypeError(f"record= must be nq.Record(every=..., positions=...), got "
+                        f"{type(record).__name__}")
+    if rec_kw:
+        if record != Record():
+            raise TypeError(f"{func}(): give record= or record_every/record_positions, "
+                            "not both")
+        record = dataclasses.replace(record, **rec_kw)
+    if execution is None:
+        execution = Execution()
+    elif not isinstance(execution, Execution):
+        raise TypeError(f"execution= must be nq.Execution(...), got {type(execution).__name__}")
+    if ex_kw:
+        clash = [k for k in ex_kw if getattr(execution, k) != getattr(Execution(), k)]
+        if clash:
+            raise TypeError(f"{func}(): {clash[0]} is given both in execution= and as a "
+                            "keyword")
+        execution = dataclasses.replace(execution, **ex_kw)
+    return record, execution

@@ -1,0 +1,220 @@
+"""Annealed importance sampling from a script: log normalizing constants with the engine.
+
+AIS is Jarzynski at beta = 1 with energies U(x, t) = -log f_t(x) (PHYSICS.md). ``ais``
+builds that system from two log densities, runs the chains with ``simulate`` (same RNG,
+bookkeeping, run files), and estimates log(Z_N / Z_0) with
+:func:`neqsim.analysis.ais_log_z`:
+
+    @nq.log_density
+    def log_prior(x): ...                # or log_prior(x, grad): also writes the gradient
+    @nq.log_density
+    def log_likelihood(x): ...
+    res = nq.ais(log_prior, log_likelihood, initial=sample_prior,
+                 schedule=nq.schedules.geometric(1000), kernel=nq.kernels.MALA(0.1),
+                 n_chains=10_000, seed=0, out="ais.h5")
+    res.log_z, res.log_z_err, res.ess
+
+With ``path="likelihood"`` (default) the path is f_t = prior * likelihood^t and log Z is
+the log evidence when the prior is normalized; with ``path="geometric"`` the second
+density is the target f_N and f_t = f_0^(1-t) f_N^t. A :class:`neqsim.System` with its own
+protocol gives any other family f(x, lam) = exp(-U(x, lam)).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..analysis.logz import ais_log_z
+from ..dynamics.base import Integrator
+from ..dynamics.mcmc import MarkovKernel
+from ..engine.driver import simulate
+from ..protocols import schedules as _schedules
+from ..protocols.protocol import Protocol, as_protocol
+from ..protocols.schedules import Adaptive
+from ..systems.system import System
+from .adaptation import adapt
+from .density import LogDensity
+from .path import path_system
+
+__all__ = ["ais", "AISResult"]
+
+
+@dataclass
+class AISResult:
+    """What :func:`ais` returns. ``estimate`` is the :class:`neqsim.analysis.Estimate`
+    (bidirectional BAR when reverse chains ran); ``log_weights`` = -W per forward chain;
+    ``run``/``reverse_run`` the Runs; ``schedule`` and ``kernel`` (with the step sizes
+    used); ``pilot`` what adaptation measured (per-temperature acceptance, step sizes,
+    thermodynamic length)."""
+    estimate: object
+    run: object
+    log_weights: np.ndarray
+    schedule: Protocol
+    kernel: object
+    reverse_run: object = None
+    log_weights_reverse: np.ndarray = None
+    pilot: dict = field(default_factory=dict)
+
+    @property
+    def log_z(self):
+        return self.estimate.log_z
+
+    @property
+    def log_z_err(self):
+        return self.estimate.std_error
+
+    @property
+    def ess(self):
+        return self.estimate.diagnostics["ess"]
+
+    @property
+    def reliable(self):
+        return self.estimate.reliable
+
+    @property
+    def acceptance(self):
+        acc = self.run.acceptance
+        return None if acc is None else float(np.mean(acc))
+
+    def __repr__(self):
+        return (f"AISResult(log_z={self.log_z:.6g} +- {self.log_z_err:.3g}, ess={self.ess:.1f}"
+                f"/{self.log_weights.size}, acceptance={self.acceptance}, "
+                f"{'reliable' if self.reliable else 'UNRELIABLE'})")
+
+
+def _initial_array(initial, n, dim, rng, what):
+    if callable(initial):
+        arr = initial(n, rng)
+    else:
+        arr = initial
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if arr.ndim == 1 and (dim == 1 or dim is None):
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] != n or (dim is not None and arr.shape[1] != dim):
+        raise ValueError(f"{what} must have shape ({n}, {dim if dim else 'dim'}), got "
+                         f"{arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} contain NaN or inf")
+    return arr
+
+
+def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_chains,
+        seed=None, path="likelihood", reverse_initial=None, out=None, overwrite=False,
+        resume=False, record_every=0, progress=None, n_threads=None, specialize=None,
+        n_pilot=None, adapt_iters=5, n_bootstrap=200, warn=True):
+    """Annealed importance sampling estimate of log(Z_N / Z_0).
+
+    Parameters
+    ----------
+    log_prior, log_likelihood : :class:`LogDensity` (or plain functions, compiled for
+        you): f_0 and the likelihood (``path="likelihood"``: f_t = f_0 L^t) or the target
+        (``path="geometric"``: f_t = f_0^(1-t) f_N^t). Or ``log_prior`` a
+        :class:`neqsim.System` (energies -log f(x, lam)) with ``schedule`` a protocol of
+        its controls, and ``log_likelihood`` None.
+    initial : exact draws from f_0: an (n_chains, dim) array or a callable
+        ``initial(n, rng)`` (rng: a numpy Generator seeded from ``seed``); with a System,
+        also "equilibrium" (its exact sampler at lam_0, e.g. an Ising lattice at J = 0).
+    schedule : a one-control protocol 0 -> 1 (:mod:`neqsim.schedules`), an array of t,
+        an int (geometric with that many steps), or :func:`neqsim.schedules.adaptive`.
+    kernel : :mod:`neqsim.kernels` instance (RandomWalk, MALA, HMC); ``step_size="adapt"``
+        tunes one step size per temperature on separate pilot chains.
+    reverse_initial : exact draws from the normalized target (simulated data): runs the
+        reverse chains too, and the estimate is BAR between the directions, with the
+        stochastic bounds (forward below, reverse above) in its diagnostics.
+    out : run file for the forward chains (reverse chains: ``<out>.reverse.h5``).
+    n_pilot, adapt_iters : pilot chains (default min(n_chains, 1000)) and kernel calls per
+        temperature used for adaptation.
+    n_bootstrap : bootstrap replicates for the estimate's interval (0: none).
+    Returns an :class:`AISResult`; raises if every chain ends with zero weight.
+    """
+    if not isinstance(kernel, Integrator) or (not isinstance(kernel, MarkovKernel)
+                                              and not isinstance(log_prior, System)):
+        raise TypeError("kernel must be one of nq.kernels.RandomWalk, MALA, HMC (or, with a "
+                        "System such as an Ising lattice, its integrator, e.g. "
+                        "nq.ising.SpinFlip('glauber'))")
+    if isinstance(n_chains, bool) or int(n_chains) != n_chains or n_chains < 1:
+        raise ValueError(f"n_chains must be an integer >= 1, got {n_chains!r}")
+    n_chains = int(n_chains)
+    if path not in ("likelihood", "geometric"):
+        raise ValueError(f"path must be 'likelihood' or 'geometric', got {path!r}")
+    rng = np.random.default_rng(None if seed is None else [int(seed), 1])
+    if seed is None:
+        seed = int(rng.integers(0, 2**63))
+        rng = np.random.default_rng([seed, 1])
+    if isinstance(log_prior, System):
+        if log_likelihood is not None:
+            raise ValueError("with a System, pass its protocol as schedule= and no "
+                             "log_likelihood")
+        system = log_prior
+        if schedule is None or isinstance(schedule, (int, Adaptive)):
+            raise ValueError("with a System, schedule must be a protocol of its controls")
+        proto = as_protocol(schedule)
+        dim = system.dim
+    else:
+        f0 = log_prior if isinstance(log_prior, LogDensity) else LogDensity(log_prior)
+        if log_likelihood is None:
+            raise ValueError("ais needs log_prior and log_likelihood (or a System)")
+        f1 = log_likelihood if isinstance(log_likelihood, LogDensity) else \
+            LogDensity(log_likelihood)
+        dim = None
+        system = None
+        if schedule is None:
+            schedule = 1000
+        if isinstance(schedule, (int, np.integer)) and not isinstance(schedule, bool):
+            proto = _schedules.geometric(int(schedule))
+        elif isinstance(schedule, Adaptive):
+            proto = schedule
+        else:
+            proto = _schedules._check(schedule)
+    if isinstance(initial, str):
+        if initial != "equilibrium" or system is None:
+            raise ValueError("initial must be samples (an array or a callable); "
+                             "'equilibrium' only with a System that has an exact sampler")
+        x0 = "equilibrium"
+    else:
+        x0 = _initial_array(initial, n_chains, dim, rng, "initial samples")
+        dim = x0.shape[1]
+    if system is None:
+        system = path_system(f0, f1, dim, path, kernel.needs_gradient)
+    pilot = {}
+    if isinstance(proto, Adaptive) or getattr(kernel, "step_size", None) == "adapt":
+        n_p = min(n_chains, 1000) if n_pilot is None else int(n_pilot)
+        if isinstance(proto, Adaptive):
+            n_p = proto.n_pilot if n_pilot is None else n_p
+        if isinstance(x0, str):
+            raise ValueError("adaptation needs initial samples (an array or a callable)")
+        pilot_x = _initial_array(initial if callable(initial) else x0[:n_p], n_p, dim,
+                                 np.random.default_rng([seed, 2]), "initial samples")
+        proto, kernel, pilot = adapt(system, proto, kernel, pilot_x, seed, adapt_iters,
+                                     n_threads)
+    elif not isinstance(proto, Protocol):
+        raise TypeError("schedule must be a protocol, an array, an int or "
+                        "nq.schedules.adaptive(...)")
+    common = dict(beta=1.0, record_every=record_every, progress=progress,
+                  n_threads=n_threads, on_failure="raise", specialize=specialize)
+    run = simulate(system, proto, kernel, n_chains, seed=seed, init=x0, out=out,
+                   overwrite=overwrite, resume=resume, **common)
+    lw = -np.asarray(run.path_work)
+    if np.all(lw == -np.inf):
+        raise ValueError("every chain ended with log weight -inf (zero weight): the target "
+                         "density is zero wherever the chains went; check the log "
+                         "densities and the initial samples")
+    rev_run, lr = None, None
+    if reverse_initial is not None:
+        xr = _initial_array(reverse_initial, np.asarray(reverse_initial).shape[0]
+                            if not callable(reverse_initial) else n_chains, dim,
+                            np.random.default_rng([seed, 3]), "reverse initial samples")
+        rev_kernel = kernel.with_step_sizes(kernel.step_sizes(proto.n_steps + 1)[::-1]) \
+            if isinstance(kernel, MarkovKernel) else kernel
+        rev_out = None if out is None else f"{out}.reverse.h5"
+        rev_run = simulate(system, proto.reversed(), rev_kernel, xr.shape[0],
+                           seed=(seed + 1) % 2**64, init=xr, out=rev_out,
+                           overwrite=overwrite, resume=resume, **common)
+        lr = -np.asarray(rev_run.path_work)
+    with warnings.catch_warnings():
+        if not warn:
+            warnings.simplefilter("ignore")
+        est = ais_log_z(lw, log_weights_reverse=lr, seed=0, n_bootstrap=n_bootstrap)
+    return AISResult(est, run, lw, proto, kernel, rev_run, lr, pilot)

@@ -1,0 +1,52 @@
+"""Log densities written as plain Python functions, compiled by numba for the kernels."""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+from numba import njit
+
+__all__ = ["LogDensity", "log_density"]
+
+
+class LogDensity:
+    """An unnormalized log density log f(x) compiled by numba, with its gradient if the
+    function takes a second argument ``(x, grad)`` and writes d log f / dx into it."""
+
+    def __init__(self, fn, *, name=None):
+        if isinstance(fn, LogDensity):
+            fn = fn.py_func
+        py = getattr(fn, "py_func", fn)
+        n_args = len(inspect.signature(py).parameters)
+        if n_args not in (1, 2):
+            raise TypeError(f"a log density takes (x) or (x, grad), got {n_args} arguments")
+        self.py_func = py
+        self.name = name or py.__name__
+        self.has_gradient = n_args == 2
+        jitted = fn if hasattr(fn, "py_func") else njit(py)
+        self.jitted = jitted
+        if self.has_gradient:
+            self.value_grad = jitted
+        else:
+            f = jitted
+
+            @njit
+            def value_only(x, grad):
+                return f(x)
+            self.value_grad = value_only
+
+    def __call__(self, x, grad=None):
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        if grad is None:
+            grad = np.empty_like(x)
+        return self.value_grad(x, grad)
+
+    def __repr__(self):
+        return f"LogDensity({self.name}{', with gradient' if self.has_gradient else ''})"
+
+
+def log_density(fn=None, *, name=None):
+    """Decorator: ``@nq.log_density`` on ``log_f(x)`` or ``log_f(x, grad)``."""
+    if fn is None:
+        return lambda f: LogDensity(f, name=name)
+    return LogDensity(fn, name=name)

@@ -1,0 +1,188 @@
+"""Driven systems: a potential U(x, lam), its gradient, and what is known exactly about it.
+
+``System`` bundles a compiled ``energy_grad(x, lam, grad_out) -> U`` (see
+``neqsim._numba.abi``) with its dimension, number of controls, and, where they exist,
+exact equilibrium samplers and free energies that the tests and ``validate`` compare to.
+Users build their own with :func:`from_functions` (or the :func:`potential` decorator);
+the built-ins (:mod:`.builtin`) use exactly the same mechanism.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numba import njit
+
+from .._numba.abi import ENERGY_GRAD_SIG, evaluate, pointer_adapter
+
+__all__ = ["System", "Gaussian", "from_functions", "potential", "fingerprint"]
+
+# probe points at which a system's energy and gradient are fingerprinted (fixed forever:
+# run files store the values, and resume compares them bit for bit)
+PROBE_SEED = 20261125
+N_PROBES = 8
+
+
+@dataclass(frozen=True)
+class Gaussian:
+    """Exact equilibrium density N(mean, diag(std^2)), sampled directly."""
+    mean: np.ndarray
+    std: np.ndarray
+
+
+class System:
+    """A potential energy U(x, lam) over x in R^dim and controls lam in R^n_controls.
+
+    Parameters are the compiled ``energy_grad`` function, ``dim`` and ``n_controls``.
+    Optional callables give exact results: ``exact_equilibrium(lam, beta)`` returns a
+    :class:`Gaussian` (or None) and ``exact_free_energy(lam, beta)`` returns F(lam) =
+    -log Z(lam) / beta (or None).
+    """
+
+    def __init__(self, energy_grad, dim, n_controls, *, name="system", control_names=None,
+                 exact_equilibrium=None, exact_free_energy=None, params=None, factory=None,
+                 exact_sampler=None):
+        if int(dim) < 1 or int(n_controls) < 1:
+            raise ValueError(f"dim and n_controls must be >= 1, got {dim}, {n_controls}")
+        self._energy_grad = energy_grad
+        self.dim = int(dim)
+        self.n_controls = int(n_controls)
+        self._kernel_fn = None
+        self.name = name
+        self.control_names = tuple(control_names or (f"lam{j}" for j in range(self.n_controls)))
+        if len(self.control_names) != self.n_controls:
+            raise ValueError("control_names must have n_controls entries")
+        self._exact_equilibrium = exact_equilibrium
+        self._exact_free_energy = exact_free_energy
+        self.params = dict(params or {})
+        # name of the neqsim.systems builder that makes this system from ``params``
+        # (built-ins only): lets a run file rebuild it without the user's code
+        self.factory = factory
+        # exact_sampler(lam, beta) -> None, or sample(rng, first, n) -> (n, dim) drawing
+        # from pi_lam with each trajectory's own generator row (for systems whose exact
+        # equilibrium is not a Gaussian, e.g. independent spins)
+        self.exact_sampler = exact_sampler
+        # spin lattices set this: their configurations are +-1, not points of R^dim
+        self.discrete = False
+
+    @property
+    def energy_grad(self):
+        """The compiled ``energy_grad(x, lam, grad_out) -> U`` (a lazily compiled
+        built-in is compiled, or loaded from numba's cache, on first access)."""
+        eg = self._energy_grad
+        return getattr(eg, "dispatcher", eg)
+
+    @property
+    def kernel_function(self):
+        """The pointer adapter the kernels call (compiled on first use)."""
+        if self._kernel_fn is None:
+            self._kernel_fn = pointer_adapter(self.energy_grad, self.dim, self.n_controls)
+        return self._kernel_fn
+
+    def __repr__(self):
+        return (f"System({self.name!r}, dim={self.dim}, controls={self.control_names}"
+                + (f", params={self.params}" if self.params else "") + ")")
+
+    def _lam(self, lam):
+        lam = np.ascontiguousarray(np.atleast_1d(np.asarray(lam, dtype=np.float64)))
+        if lam.shape != (self.n_controls,):
+            raise ValueError(f"{self.name}: control vector must have length {self.n_controls}"
+                             f" {self.control_names}, got shape {lam.shape}")
+        return lam
+
+    def energy(self, x, lam):
+        """U(x, lam) for an (n, dim) array (or (n,) when dim == 1) of configurations."""
+        return evaluate(self.kernel_function, self._x(x), self._lam(lam))[0]
+
+    def gradient(self, x, lam):
+        """dU/dx, shape (n, dim)."""
+        return evaluate(self.kernel_function, self._x(x), self._lam(lam))[1]
+
+    def _x(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1 and self.dim == 1:
+            x = x[:, None]
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"{self.name}: configurations must have shape (n, {self.dim})")
+        return x
+
+    def exact_equilibrium(self, lam, beta=1.0):
+        """Exact equilibrium sampler description at lam, or None when none is known."""
+        if self._exact_equilibrium is None:
+            return None
+        return self._exact_equilibrium(self._lam(lam), float(beta))
+
+    def free_energy(self, lam, beta=1.0, *, quadrature=True):
+        """F(lam) = -log Z(lam) / beta: closed form where known, else 1-D quadrature.
+
+        Returns None when neither is available (dim > 1 without a closed form).
+        """
+        lam = self._lam(lam)
+        if self._exact_free_energy is not None:
+            value = self._exact_free_energy(lam, float(beta))
+            return None if value is None else float(value)
+        if quadrature and self.dim == 1:
+            from ..exact.quadrature import grid_density
+            grid, logp, log_norm = grid_density(self, lam, beta)
+            return float(-log_norm / beta)
+        return None
+
+
+def _compile_energy_grad(energy, gradient):
+    """Join separate energy(x, lam) and gradient(x, lam, out) into the kernel convention."""
+    e = energy if isinstance(energy, numba.core.dispatcher.Dispatcher) else njit(energy)
+    g = gradient if isinstance(gradient, numba.core.dispatcher.Dispatcher) else njit(gradient)
+
+    def energy_grad(x, lam, out):
+        g(x, lam, out)
+        return e(x, lam)
+
+    return njit(ENERGY_GRAD_SIG)(energy_grad)
+
+
+def from_functions(energy, gradient=None, *, dim=1, n_controls=1, name=None,
+                   control_names=None, energy_grad=None, free_energy=None):
+    """A :class:`System` from plain (numba-compilable) Python functions.
+
+    ``energy(x, lam) -> float`` is U(x, lam) and ``gradient(x, lam, out)`` writes dU/dx
+    into ``out``; ``x`` and ``lam`` arrive as contiguous float64 arrays of length ``dim``
+    and ``n_controls``. Alternatively pass ``energy_grad(x, lam, out) -> float`` doing
+    both (fewer calls per step). Functions may be plain or already ``numba.njit``-ed.
+    ``free_energy(lam, beta)`` may be supplied when F(lam) is known exactly.
+    """
+    if energy_grad is not None:
+        if energy is not None or gradient is not None:
+            raise TypeError("pass either energy and gradient, or energy_grad, not both")
+        f = energy_grad.py_func if hasattr(energy_grad, "py_func") else energy_grad
+        eg = njit(ENERGY_GRAD_SIG)(f)
+        default_name = getattr(f, "__name__", "system")
+    else:
+        if energy is None or gradient is None:
+            raise TypeError("from_functions needs energy and gradient (or energy_grad=)")
+        eg = _compile_energy_grad(energy, gradient)
+        default_name = getattr(energy, "__name__", "system")
+    return System(eg, dim, n_controls, name=name or default_name, control_names=control_names,
+                  exact_free_energy=free_energy)
+
+
+def potential(*, dim=1, n_controls=1, name=None, control_names=None):
+    """Decorator: turn ``energy_grad(x, lam, out) -> U`` into a :class:`System`."""
+    def wrap(fn):
+        return from_functions(None, None, energy_grad=fn, dim=dim, n_controls=n_controls,
+                              name=name or fn.__name__, control_names=control_names)
+    return wrap
+
+
+def fingerprint(system, protocol):
+    """U and grad U at fixed probe points and at lam_0, lam_mid, lam_N: a resume with a
+    different potential (an edited user function) is refused instead of mixing physics."""
+    rng = np.random.default_rng(PROBE_SEED)
+    x = rng.standard_normal((N_PROBES, system.dim)) * 2.0
+    lams = protocol.values[[0, protocol.n_steps // 2, protocol.n_steps]]
+    energies = np.empty((len(lams), N_PROBES))
+    grads = np.empty((len(lams), N_PROBES, system.dim))
+    for i, lam in enumerate(lams):
+        energies[i], grads[i] = evaluate(system.kernel_function, x,
+                                         np.ascontiguousarray(lam, dtype=np.float64))
+    return {"fingerprint_energy": energies, "fingerprint_gradient": grads}
