@@ -43,19 +43,33 @@ def test_threads_and_chunks(well, integ):
                                    nq.Langevin(dt=0.05, splitting="O V R V O"),
                                    nq.Langevin(dt=0.05, splitting="R V O V R"),
                                    nq.Langevin(dt=0.05, splitting="O { R V R } O"),
-                                   nq.GHMC(dt=0.3), nq.VelocityVerlet(dt=0.05)], ids=repr)
-def test_specialized_kernels_bit_identical(integ):
-    """The inlined, dimension-specialized kernels (splittings unrolled into straight-line
-    code) do the same arithmetic as the cached generic ones (2-D to exercise the
-    unrolled dimension loops)."""
+                                   nq.GHMC(dt=0.3), nq.VelocityVerlet(dt=0.05),
+                                   nq.kernels.HMC(0.3, n_leapfrog=3),
+                                   nq.kernels.MALA(0.4, n_moves=2)], ids=repr)
+def test_lanes_per_block_change_no_bit(integ):
+    """Inside a kernel, trajectories are processed in blocks of lanes; the block width
+    (16, 64, the default) never changes a bit (2-D, traces with positions, 101
+    trajectories: partial blocks)."""
+    from neqsim.dynamics.base import KernelState, TraceBuffers
     trap2 = nq.systems.harmonic_trap(dim=2)
     proto = nq.protocols.linear([0.0, 0.0, 1.0], [1.0, -1.0, 3.0], 40)
-    kw = dict(n_traj=101, seed=77, record_every=5, record_positions=True)
-    gen = nq.simulate(trap2, proto, integ, specialize=False, **kw)
-    spec = nq.simulate(trap2, proto, integ, specialize=True, **kw)
-    assert spec.info["specialized"] and not gen.info["specialized"]
-    _same(gen, spec)
-    np.testing.assert_array_equal(gen.trace["x"], spec.trace["x"])
+    lam = proto.values.copy()
+    n, n_rec = 101, 9
+    x0 = _rng.normals(5, n, 2)
+    v0 = _rng.normals(6, n, 2) if integ.has_velocities else None
+    results = []
+    for lanes in (None, 16, 64):
+        state = KernelState.start(x0, trap2.evaluate(x0, lam[0])[0], _rng.make_states(77, n), v0)
+        trace = TraceBuffers.empty(n, n_rec, 2)
+        integ.stepper(trap2, lam, 1.0, 5, lanes=lanes)(state, 0, 40, trace)
+        results.append((state, trace))
+    ref_state, ref_trace = results[0]
+    assert np.any(ref_state.work != 0)
+    for state, trace in results[1:]:
+        for key, value in ref_state.arrays().items():
+            np.testing.assert_array_equal(getattr(state, key), value, err_msg=key)
+        for a, b in zip(ref_trace, trace):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_trajectory_depends_only_on_seed_and_index(trap):

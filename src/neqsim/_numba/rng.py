@@ -12,9 +12,17 @@ period; stream overlap is then negligible for any feasible run.
 
 Normals use a 256-strip Marsaglia-Tsang ziggurat: one 64-bit draw per normal on the
 fast path (98.8% of draws), which is what makes a Langevin step cheap.
+
+Two forms of the same streams: row-indexed (``next_u64(s, b)``, ``normal(s, b)`` on an
+(n, 4) state array) and lanes (``normals_lanes``: the next normal of every lane of a
+block whose states are held as four arrays s0..s3, structure-of-arrays). The lane form
+draws in two passes: a branch-free fast path over all lanes, which vectorizes, then a
+scalar fix-up of the lanes that left it (~1.2%), each continuing its own stream exactly
+as ``normal`` would, so every lane gets the same numbers as the row form.
 """
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
 from scipy.special import erfc
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -39,7 +47,7 @@ def _mix64(z):
     return z ^ (z >> _S31)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rotl(x, k):
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
@@ -143,6 +151,101 @@ def _normal_slow(s, b, r):
         if y < np.exp(-0.5 * z * z):
             return -z if neg else z
         r = next_u64(s, b)
+
+
+@njit(cache=True, inline="always")
+def xoshiro(a0, a1, a2, a3):
+    """``next_u64`` on a state held in four values: (result, a0, a1, a2, a3)."""
+    result = _rotl(a0 + a3, 23) + a0
+    t = a1 << _S17
+    a2 ^= a0
+    a3 ^= a1
+    a1 ^= a2
+    a0 ^= a3
+    a2 ^= t
+    a3 = _rotl(a3, 45)
+    return result, a0, a1, a2, a3
+
+
+@njit(cache=True, inline="always")
+def to_uniform(r):
+    """Uniform double in [0, 1) from a 64-bit draw (as ``uniform``)."""
+    return np.int64(r >> _S11) * _TWO_M53
+
+
+@njit(cache=True)
+def normal_slow_state(a0, a1, a2, a3, r):
+    """``_normal_slow`` on a state held in four values: the normal that the draw ``r``
+    (which left the fast path) starts, and the state after it: (z, a0, a1, a2, a3)."""
+    zx = _ZX
+    zf = _ZF
+    while True:
+        i = np.int64(r & _BYTE)
+        neg = (r >> _S8) & _ONE
+        z = np.int64(r >> _S11) * _TWO_M53 * zx[i]
+        if z < zx[i + 1]:
+            return (-z if neg else z), a0, a1, a2, a3
+        if i == 0:
+            while True:
+                r1, a0, a1, a2, a3 = xoshiro(a0, a1, a2, a3)
+                a = -np.log((np.int64(r1 >> _S11) + 1) * _TWO_M53) / _ZR
+                r2, a0, a1, a2, a3 = xoshiro(a0, a1, a2, a3)
+                c = -np.log((np.int64(r2 >> _S11) + 1) * _TWO_M53)
+                if 2.0 * c > a * a:
+                    z = _ZR + a
+                    return (-z if neg else z), a0, a1, a2, a3
+        r1, a0, a1, a2, a3 = xoshiro(a0, a1, a2, a3)
+        y = zf[i] + np.int64(r1 >> _S11) * _TWO_M53 * (zf[i + 1] - zf[i])
+        if y < np.exp(-0.5 * z * z):
+            return (-z if neg else z), a0, a1, a2, a3
+        r, a0, a1, a2, a3 = xoshiro(a0, a1, a2, a3)
+
+
+@intrinsic
+def _cttz(typingctx, x):
+    """Index of the lowest set bit of a nonzero uint64 (LLVM's cttz)."""
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], context.get_constant(types.boolean, True))
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def normals_lanes(s0, s1, s2, s3, z, row, rbuf, words, nb):
+    """z[row, b] = the next standard normal of lane b's stream, for lanes b < nb.
+
+    Pass 1 runs the ziggurat's fast path on every lane without a branch (it vectorizes)
+    and marks the lanes whose draw left it as bits of ``words`` (one uint64 per 64
+    lanes); pass 2 finishes those lanes, scalar, each continuing its own stream: the
+    same numbers as ``normal`` on each lane's row. ``rbuf`` keeps each lane's draw."""
+    nw = (nb + 63) // 64
+    any_bad = np.uint64(0)
+    for w in range(nw):
+        base = 64 * w
+        m = np.uint64(0)
+        for k in range(min(64, nb - base)):
+            b = base + k
+            r, a0, a1, a2, a3 = xoshiro(s0[b], s1[b], s2[b], s3[b])
+            s0[b] = a0
+            s1[b] = a1
+            s2[b] = a2
+            s3[b] = a3
+            i = np.int64(r & _BYTE)
+            x = np.int64(r >> _S11) * _TWO_M53 * _ZX[i]
+            z[row, b] = -x if (r >> _S8) & _ONE else x
+            rbuf[b] = r
+            m |= np.uint64(x >= _ZX[i + 1]) << np.uint64(k)
+        words[w] = m
+        any_bad |= m
+    if any_bad:
+        for w in range(nw):
+            m = words[w]
+            while m:
+                b = 64 * w + np.int64(_cttz(m))
+                m &= m - _ONE
+                z[row, b], s0[b], s1[b], s2[b], s3[b] = normal_slow_state(
+                    s0[b], s1[b], s2[b], s3[b], rbuf[b])
 
 
 @njit(cache=True)

@@ -22,7 +22,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Integrator", "KernelState", "StepInfo", "TraceBuffers", "positive"]
+from .._numba.threads import run_split
+
+__all__ = ["Integrator", "KernelState", "StateArrays", "StepInfo", "TraceBuffers", "positive"]
 
 
 def positive(name, value):
@@ -69,9 +71,32 @@ class KernelState:
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if getattr(self, f.name) is not None}
 
+    def kernel_arrays(self):
+        """The state as the kernels take it (:class:`StateArrays`; velocities an (n, 0)
+        array when there are none), the same arrays, updated in place."""
+        v = self.v if self.v is not None else np.empty((self.x.shape[0], 0))
+        return StateArrays(self.x, v, self.u, self.rng, self.work, self.heat,
+                           self.shadow_work, self.path_work, self.n_accepted,
+                           self.failed_step)
+
     @property
     def n(self):
         return self.x.shape[0]
+
+
+class StateArrays(NamedTuple):
+    """A :class:`KernelState` as one argument of a numba kernel (a named tuple of its
+    arrays, in this order)."""
+    x: np.ndarray
+    v: np.ndarray
+    u: np.ndarray
+    rng: np.ndarray
+    work: np.ndarray
+    heat: np.ndarray
+    shadow_work: np.ndarray
+    path_work: np.ndarray
+    n_accepted: np.ndarray
+    failed_step: np.ndarray
 
 
 class TraceBuffers(NamedTuple):
@@ -140,10 +165,13 @@ class Integrator:
         """Metropolis tests per step (for acceptance rates); 0 if none."""
         return 0
 
-    def stepper(self, system, lam, beta, record_every, specialize=False):
+    def stepper(self, system, lam, beta, record_every, specialize=None, lanes=None):
         """A function ``advance(state, k0, k1, trace) -> StepInfo`` running the compiled
         kernel over steps k0+1..k1 in place on ``state`` (a :class:`KernelState`),
-        recording into ``trace`` (:class:`TraceBuffers`) every ``record_every`` steps."""
+        recording into ``trace`` (:class:`TraceBuffers`) every ``record_every`` steps.
+        ``lanes``: trajectories per block inside the kernel (default: by dimension; the
+        numbers do not depend on it); ``specialize`` is ignored (0.1.0's option: every
+        kernel is specialized now)."""
         raise NotImplementedError
 
     def __repr__(self):
@@ -155,6 +183,27 @@ class Integrator:
 
     def __hash__(self):
         return hash((type(self).__name__, tuple(sorted(self.params().items()))))
+
+
+def lanes_stepper(kernel, lam, params, record_every, lanes):
+    """``advance(state, k0, k1, trace) -> StepInfo`` running a lanes kernel
+    ``kernel(lam, k0, k1, params, state_arrays, trace, record_every, 0)`` on contiguous
+    ranges of the trajectories in parallel threads (the numbers do not depend on how
+    they are split)."""
+    lam = np.ascontiguousarray(lam, dtype=np.float64)
+    record_every = int(record_every)
+
+    def advance(state, k0, k1, trace):
+        before = int(state.n_accepted.sum())
+        arrays = state.kernel_arrays()
+
+        def part(a, b):
+            kernel(lam, k0, k1, params, StateArrays(*(v[a:b] for v in arrays)),
+                   TraceBuffers(*(t[a:b] for t in trace)), record_every, 0)
+        run_split(part, state.n, lanes)
+        return step_info(state, k0, k1, before)
+    advance.kernel = kernel
+    return advance
 
 
 def step_info(state, k0, k1, accepted_before):

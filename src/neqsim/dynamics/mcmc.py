@@ -17,8 +17,9 @@ import math
 
 import numpy as np
 
+from .._numba.specialize import KernelSpec, specialized_kernel
 from . import mcmc_kernel
-from .base import Integrator, step_info
+from .base import Integrator, lanes_stepper
 
 __all__ = ["RandomWalk", "MALA", "MALAKernel", "HMC", "MarkovKernel"]
 
@@ -100,32 +101,31 @@ class MarkovKernel(Integrator):
     def _n_leap(self):
         return 0
 
-    def stepper(self, system, lam, beta, record_every, specialize=False):
-        fn, method, n_moves, n_leap = system.kernel_function, self._proposal, \
-            self.n_moves, self._n_leap()
-        eps = np.ascontiguousarray(self.step_sizes(lam.shape[0]))
+    def kernel(self, system, lanes=None):
+        """The compiled kernel for ``system`` (potential inlined, cached on disk); on an
+        AIS path of two log densities, the random walk keeps both per chain."""
+        d, m = system.dim, system.n_controls
+        b = lanes or mcmc_kernel.lanes_for(d)
         comp = getattr(system, "path_components", None)
-        if method == mcmc_kernel.RWM and comp is not None:
-            # an AIS path: proposals evaluate the two densities, switches reuse them
-            kern = mcmc_kernel.kernel(specialize, system.dim, path=True)
+        label = f"{system.name}/{type(self).__name__}"
+        if self._proposal == mcmc_kernel.RWM and comp is not None:
+            return specialized_kernel(KernelSpec(
+                mcmc_kernel.rwm_path_kernel, {"D": d, "M": m, "B": b, "DB": d * b},
+                potentials={"fa": comp[0], "fb": comp[1]}, label=label)), b, True
+        return specialized_kernel(KernelSpec(
+            mcmc_kernel.mcmc_kernel,
+            {"D": d, "M": m, "B": b, "DB": d * b, "PROPOSAL": self._proposal},
+            potentials={"potential": system.potential}, label=label)), b, False
+
+    def stepper(self, system, lam, beta, record_every, specialize=None, lanes=None):
+        kern, b, on_path = self.kernel(system, lanes)
+        eps = np.ascontiguousarray(self.step_sizes(np.shape(lam)[0]), dtype=np.float64)
+        if on_path:
             geometric = bool(system.params.get("path") == "geometric")
-
-            def advance(st, k0, k1, trace):
-                before = int(st.n_accepted.sum())
-                kern(comp, geometric, lam, k0, k1, eps, n_moves, beta, st.x, st.u, st.rng,
-                     st.work, st.heat, st.path_work, st.n_accepted, st.failed_step,
-                     record_every, 0, trace.work, trace.heat, trace.x)
-                return step_info(st, k0, k1, before)
-            return advance
-        kern = mcmc_kernel.kernel(specialize, system.dim)
-
-        def advance(st, k0, k1, trace):
-            before = int(st.n_accepted.sum())
-            kern(fn, lam, k0, k1, method, eps, n_leap, n_moves, beta, st.x, st.u, st.rng,
-                 st.work, st.heat, st.path_work, st.n_accepted, st.failed_step,
-                 record_every, 0, trace.work, trace.heat, trace.x)
-            return step_info(st, k0, k1, before)
-        return advance
+            params = (eps, np.int64(self.n_moves), float(beta), geometric)
+        else:
+            params = (eps, np.int64(self._n_leap()), np.int64(self.n_moves), float(beta))
+        return lanes_stepper(kern, lam, params, record_every, b)
 
 
 class RandomWalk(MarkovKernel):

@@ -7,8 +7,9 @@ log[T(x'|x)/T(x|x')] is exact; MALA's detailed balance makes W itself exact.
 """
 from __future__ import annotations
 
+from .._numba.specialize import KernelSpec, specialized_kernel
 from . import overdamped_kernel
-from .base import Integrator, positive, step_info
+from .base import Integrator, lanes_stepper, positive
 
 __all__ = ["EulerMaruyama", "MALA"]
 
@@ -34,18 +35,19 @@ class EulerMaruyama(Integrator):
     def proposals_per_step(self):
         return 1 if self.metropolized else 0
 
-    def stepper(self, system, lam, beta, record_every, specialize=False):
-        kern = overdamped_kernel.kernel(specialize, system.dim)
-        fn, metro, dt, gamma = system.kernel_function, bool(self.metropolized), self.dt, \
-            self.gamma
+    def kernel(self, system, lanes=None):
+        """The compiled kernel for ``system`` (potential inlined, cached on disk)."""
+        d, m = system.dim, system.n_controls
+        b = lanes or overdamped_kernel.lanes_for(d)
+        return specialized_kernel(KernelSpec(
+            overdamped_kernel.overdamped_kernel,
+            {"D": d, "M": m, "B": b, "DB": d * b, "METRO": bool(self.metropolized)},
+            potentials={"potential": system.potential},
+            label=f"{system.name}/{type(self).__name__}")), b
 
-        def advance(st, k0, k1, trace):
-            before = int(st.n_accepted.sum())
-            kern(fn, lam, k0, k1, metro, beta, dt, gamma, st.x, st.u, st.rng, st.work,
-                 st.heat, st.path_work, st.n_accepted, st.failed_step, record_every, 0,
-                 trace.work, trace.heat, trace.x)
-            return step_info(st, k0, k1, before)
-        return advance
+    def stepper(self, system, lam, beta, record_every, specialize=None, lanes=None):
+        kern, b = self.kernel(system, lanes)
+        return lanes_stepper(kern, lam, (float(beta), self.dt, self.gamma), record_every, b)
 
 
 class MALA(EulerMaruyama):

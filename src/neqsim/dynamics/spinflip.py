@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._numba.specialize import KernelSpec, specialized_kernel
 from . import spinflip_kernel
-from .base import Integrator, step_info
+from .base import Integrator, lanes_stepper
 
 __all__ = ["SpinFlip"]
 
@@ -49,15 +50,14 @@ class SpinFlip(Integrator):
         """1: ``acceptance`` then reads as spin flips per sweep (see the class doc)."""
         return 1
 
-    def stepper(self, system, lam, beta, record_every, specialize=False):
-        """``advance(state, k0, k1, trace)`` running ``spinflip_kernel.spin_chunk``
-        in place. ``specialize`` is accepted and ignored: the kernel has no potential to
-        inline (it computes the Ising energy itself)."""
+    def stepper(self, system, lam, beta, record_every, specialize=None, lanes=None):
+        """``advance(state, k0, k1, trace)`` running ``spinflip_kernel.spin_kernel``
+        (compiled per lattice size and rule, cached on disk) in place."""
         nbr = getattr(system, "neighbors", None)
         if nbr is None:
             raise TypeError(f"SpinFlip needs a lattice system such as nq.ising.ising(...); "
                             f"{getattr(system, 'name', system)!r} has no neighbour table")
-        nbr = np.array(nbr, dtype=np.int64, order="C")  # writable copy: one kernel signature
+        nbr = np.array(nbr, dtype=np.int64, order="C")
         if nbr.ndim != 2 or nbr.shape[0] != system.dim or system.n_controls != 2:
             raise TypeError(f"SpinFlip needs a lattice system with a (dim, z) neighbour table "
                             f"and controls (J, h); got {system!r}")
@@ -65,21 +65,20 @@ class SpinFlip(Integrator):
         if lam.ndim != 2 or lam.shape[1] != 2:
             raise ValueError(f"SpinFlip needs a protocol of controls (J, h), shape (N+1, 2); "
                              f"got {lam.shape}")
-        glauber = self.rule == "glauber"
-        beta = float(beta)
-        record_every = int(record_every)
+        ns, z = nbr.shape
+        ghosted = np.where(nbr < 0, ns, nbr)  # padding points at the always-0 ghost site
+        b = lanes or spinflip_kernel.lanes_for(ns)
+        kern = specialized_kernel(KernelSpec(
+            spinflip_kernel.spin_kernel,
+            {"NS": ns, "NS1": ns + 1, "Z": z, "NF": 2 * z + 1, "B": b, "BNS1": b * (ns + 1),
+             "NF2": 4 * z + 2, "GLAUBER": self.rule == "glauber"}, label=f"{system.name}/SpinFlip"))
+        inner = lanes_stepper(kern, lam, (float(beta), ghosted), record_every, b)
 
         def advance(st, k0, k1, trace):
-            x = st.x
-            if not spinflip_kernel.all_spins(x):
+            if not spinflip_kernel.all_spins(st.x):
                 raise ValueError(f"{system.name}: configurations must be spins, every entry "
                                  "+1 or -1: pass init= arrays of +-1 (nq.Equilibrate runs "
                                  "MALA, which cannot equilibrate spins), or start at J = 0 "
                                  "where init='equilibrium' samples exactly")
-            before = int(st.n_accepted.sum())
-            spinflip_kernel.spin_chunk(lam, k0, k1, glauber, nbr, beta, x, st.u, st.rng,
-                                       st.work, st.heat, st.path_work, st.n_accepted,
-                                       st.failed_step, record_every, 0, trace.work,
-                                       trace.heat, trace.x)
-            return step_info(st, k0, k1, before)
+            return inner(st, k0, k1, trace)
         return advance

@@ -45,13 +45,17 @@ sites are visited, by a negligible amount.
 Randomness: trajectory i draws only from its own xoshiro256++ row, exactly two 64-bit
 draws per update (the site, then v), so a sweep always consumes 2 n_sites draws whatever
 the spins do, and results are bit-identical for any thread count and any chunking of
-trajectories or steps. Metropolis draws v even when dE <= 0 (where it cannot matter,
+trajectories or steps. Layout: trajectories in blocks of ``B`` lanes (spins of a block on
+the stack, one extra "ghost" site per lane that is always 0, which the padding entries
+of open boundaries point to, so every site sums exactly ``Z`` neighbours without a
+branch); each update draws the two numbers of every lane in one loop that vectorizes,
+then applies the flips lane by lane (a gather and a scatter per lane, which LLVM cannot
+prove independent across lanes). Metropolis draws v even when dE <= 0 (where it cannot matter,
 as the table holds probability 1 there): skipping the draw would make the next site
 choice wait on this update's outcome, which measured twice as slow (6 vs 12 ns per
 update); the fixed consumption also gives common random numbers across protocols.
-The generator state lives in registers during a sweep (``_xoshiro``, the same step as
-``rng.next_u64``), and the flip is applied without a branch (it is a coin toss the CPU
-cannot predict: 2x faster for Glauber).
+The flip is applied without a branch (it is a coin toss the CPU cannot predict: 2x
+faster for Glauber).
 
 Flip probabilities are tabulated once per step (lam is fixed within a sweep): they take
 only 2 (2z + 1) values, indexed by the old spin and the neighbour sum. Nothing is
@@ -60,59 +64,38 @@ allocated inside the step loop.
 import math
 
 import numpy as np
-from numba import njit, prange, types
+from numba import carray, types
 
-from .._numba.abi import BLOCK, F1, F2, F3, I1, I2, U2, f8, i8
-from .._numba.lazy import LazyKernel
-from .._numba.rng import _rotl
-from .._numba.trace import record, record_row
+from .._numba.lazy import lazy_kernel
+from .._numba.rng import to_uniform, xoshiro
+from .._numba.stack import stack_f8, stack_i8, stack_u8
+from .._numba.trace import record_row
 from ..systems.ising_kernel import energy_from_sums
 
-SPIN_SIG = types.void(F2, i8, i8, types.boolean, I2, f8,
-                      F2, F1, U2, F1, F1, F1, I1, I1, i8, i8, F2, F2, F3)
+__all__ = ["spin_kernel", "lanes_for", "all_spins"]
+
+# compile-time constants, bound per specialization
+NS = 4           # sites
+NS1 = NS + 1     # sites and the ghost
+Z = 2            # neighbours per site
+NF = 2 * Z + 1   # values of the neighbour sum
+NF2 = 2 * NF
+B = 64
+BNS1 = B * NS1
+GLAUBER = False
 
 _S32 = np.uint64(32)
-_S17 = np.uint64(17)
-_S11 = np.uint64(11)
-_TWO_M53 = 2.0 ** -53
 
 
-@njit(cache=True, inline="always")
-def _xoshiro(s0, s1, s2, s3):
-    """``rng.next_u64`` on a state held in four locals (registers) instead of an array
-    row: the same xoshiro256++ step, so the same stream; returns (r, s0, s1, s2, s3)."""
-    result = _rotl(s0 + s3, 23) + s0
-    t = s1 << _S17
-    s2 ^= s0
-    s3 ^= s1
-    s1 ^= s2
-    s0 ^= s3
-    s2 ^= t
-    s3 = _rotl(s3, 45)
-    return result, s0, s1, s2, s3
+def lanes_for(n_sites):
+    """Lanes per block: a block's spins stay within about 128 kB, 8 to 256 lanes."""
+    b = 256
+    while b > 8 and b * (n_sites + 1) * 8 > 131072:
+        b //= 2
+    return b
 
 
-@njit(cache=True)
-def _row_sums(xb, b, nbr):
-    """(B, M) of row b: B = (1/2) sum_i s_i sum_{j nbr i} s_j (each bond once), M = sum s_i."""
-    z = nbr.shape[1]
-    B2 = 0.0
-    M = 0.0
-    for i in range(xb.shape[1]):
-        si = xb[b, i]
-        nsum = 0.0
-        for k in range(z):
-            j = nbr[i, k]
-            if j < 0:
-                break
-            nsum += xb[b, j]
-        B2 += si * nsum
-        M += si
-    return 0.5 * B2, M
-
-
-def spin_chunk(lam, k0, k1, glauber, nbr, beta, x, u, rng, W, Q, P, nacc, failed,
-               rec_every, rec_off, rec_W, rec_Q, rec_x):
+def spin_kernel(lam, k0, k1, prm, st, tr, rec_every, rec_off):
     """Single-spin-flip sweeps over steps k0+1..k1 (module docstring for the equations).
 
     Per step: w = -(J_{s+1} - J_s) B - (h_{s+1} - h_s) M (computed as the difference of
@@ -121,108 +104,138 @@ def spin_chunk(lam, k0, k1, glauber, nbr, beta, x, u, rng, W, Q, P, nacc, failed
     dE = 2 s_i (J sum_nbr s_j + h). W, P += w; Q += dE of every flip; nacc counts flips;
     u holds U(x, current lam). Spins never make the energy non-finite, so ``failed``
     stays as it was (frozen trajectories, failed >= 0, are skipped as in every kernel).
+    ``prm`` = (beta, neighbour table with -1 replaced by the ghost NS).
     """
-    n = x.shape[0]
-    ns = x.shape[1]
-    z = nbr.shape[1]
-    nf = 2 * z + 1
-    n_sites = np.uint64(ns)
-    n_blocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(n_blocks):
-        lo = blk * BLOCK
-        hi = min(lo + BLOCK, n)
-        nb = hi - lo
-        xb = x[lo:hi].copy()
-        st = rng[lo:hi].copy()
-        ub = u[lo:hi].copy()
-        Wb = W[lo:hi].copy()
-        Qb = Q[lo:hi].copy()
-        Pb = P[lo:hi].copy()
-        ab = nacc[lo:hi].copy()
-        fb = failed[lo:hi].copy()
-        Bb = np.empty(nb)
-        Mb = np.empty(nb)
+    beta = prm[0]
+    nbr = prm[1]
+    n = st.x.shape[0]
+    n_rec = tr.work.shape[1]
+    rec_x = tr.x.shape[2] > 0
+    n_sites = np.uint64(NS)
+    xs = carray(stack_f8(BNS1), (B, NS1))
+    ub = carray(stack_f8(B), (B,))
+    Wb = carray(stack_f8(B), (B,))
+    Qb = carray(stack_f8(B), (B,))
+    Pb = carray(stack_f8(B), (B,))
+    Bb = carray(stack_f8(B), (B,))
+    Mb = carray(stack_f8(B), (B,))
+    ab = carray(stack_i8(B), (B,))
+    fb = carray(stack_i8(B), (B,))
+    site = carray(stack_i8(B), (B,))
+    vv = carray(stack_f8(B), (B,))
+    s0 = carray(stack_u8(B), (B,))
+    s1 = carray(stack_u8(B), (B,))
+    s2 = carray(stack_u8(B), (B,))
+    s3 = carray(stack_u8(B), (B,))
+    p_tab = carray(stack_f8(NF2), (2, NF))
+    for lo in range(0, n, B):
+        nb = min(B, n - lo)
         for b in range(nb):
-            Bb[b], Mb[b] = _row_sums(xb, b, nbr)
-        # flip probability by [old spin is +1, neighbour sum + z], refilled each step
-        p_tab = np.empty((2, nf))
+            i = lo + b
+            for j in range(NS):
+                xs[b, j] = st.x[i, j]
+            xs[b, NS] = 0.0
+            ub[b] = st.u[i]
+            Wb[b] = st.work[i]
+            Qb[b] = st.heat[i]
+            Pb[b] = st.path_work[i]
+            ab[b] = st.n_accepted[i]
+            fb[b] = st.failed_step[i]
+            s0[b] = st.rng[i, 0]
+            s1[b] = st.rng[i, 1]
+            s2[b] = st.rng[i, 2]
+            s3[b] = st.rng[i, 3]
+            # (B, M) of the row: B = (1/2) sum_i s_i sum_nbr s_j (each bond once)
+            B2 = 0.0
+            M = 0.0
+            for j in range(NS):
+                sj = xs[b, j]
+                nsum = 0.0
+                for k in range(Z):
+                    nsum += xs[b, nbr[j, k]]
+                B2 += sj * nsum
+                M += sj
+            Bb[b] = 0.5 * B2
+            Mb[b] = M
         for s in range(k0, k1):
             J = lam[s + 1, 0]
             h = lam[s + 1, 1]
+            # flip probability by [old spin is +1, neighbour sum + Z], for this step
             for c in range(2):
                 sp = 2.0 * c - 1.0
-                for f in range(nf):
-                    de = 2.0 * sp * (J * (f - z) + h)
-                    if glauber:
+                for f in range(NF):
+                    de = 2.0 * sp * (J * (f - Z) + h)
+                    if GLAUBER:
                         p_tab[c, f] = 1.0 / (1.0 + math.exp(beta * de))
                     else:
                         p_tab[c, f] = math.exp(-beta * de) if de > 0.0 else 1.0
-            rc = record_row(s + 1, rec_every, rec_off, rec_W.shape[1])
             for b in range(nb):
-                if fb[b] >= 0:
-                    continue
-                Bi = Bb[b]
-                Mi = Mb[b]
-                ui = energy_from_sums(J, h, Bi, Mi)
-                w = ui - ub[b]
-                Wb[b] += w
-                Pb[b] += w
-                Qi = Qb[b]
-                acc = ab[b]
-                s0 = st[b, 0]
-                s1 = st[b, 1]
-                s2 = st[b, 2]
-                s3 = st[b, 3]
-                for _t in range(ns):
-                    r, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
-                    i = np.int64(((r >> _S32) * n_sites) >> _S32)
+                if fb[b] < 0:
+                    ui = energy_from_sums(J, h, Bb[b], Mb[b])
+                    w = ui - ub[b]
+                    Wb[b] += w
+                    Pb[b] += w
+                    ub[b] = ui
+            for _t in range(NS):
+                # the two draws of every lane: the site (multiply-high on the top 32
+                # bits), then the uniform that decides the flip
+                for b in range(nb):
+                    r, a0, a1, a2, a3 = xoshiro(s0[b], s1[b], s2[b], s3[b])
+                    site[b] = np.int64(((r >> _S32) * n_sites) >> _S32)
+                    r, a0, a1, a2, a3 = xoshiro(a0, a1, a2, a3)
+                    vv[b] = to_uniform(r)
+                    s0[b] = a0
+                    s1[b] = a1
+                    s2[b] = a2
+                    s3[b] = a3
+                for b in range(nb):
+                    if fb[b] >= 0:
+                        continue
+                    i = site[b]
                     nsum = 0.0
-                    for k in range(z):
-                        j = nbr[i, k]
-                        if j < 0:
-                            break
-                        nsum += xb[b, j]
-                    si = xb[b, i]
-                    r, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                    for k in range(Z):
+                        nsum += xs[b, nbr[i, k]]
+                    si = xs[b, i]
                     # p_tab is 1 where dE <= 0 (Metropolis): always a flip, as v < 1
-                    flip = np.int64(r >> _S11) * _TWO_M53 < p_tab[1 if si > 0.0 else 0,
-                                                                 np.int64(nsum) + z]
+                    flip = vv[b] < p_tab[1 if si > 0.0 else 0, np.int64(nsum) + Z]
                     # branchless update (the flip is a coin toss the CPU cannot predict);
                     # without a flip every increment below is exactly zero
                     fl = 2.0 * si if flip else 0.0
-                    xb[b, i] = si - fl
-                    Bi -= fl * nsum
-                    Mi -= fl
+                    xs[b, i] = si - fl
+                    Bi = Bb[b] - fl * nsum
+                    Mi = Mb[b] - fl
+                    Bb[b] = Bi
+                    Mb[b] = Mi
                     un = energy_from_sums(J, h, Bi, Mi)
-                    Qi += un - ui
-                    ui = un
-                    acc += np.int64(flip)
-                st[b, 0] = s0
-                st[b, 1] = s1
-                st[b, 2] = s2
-                st[b, 3] = s3
-                Bb[b] = Bi
-                Mb[b] = Mi
-                ub[b] = ui
-                Qb[b] = Qi
-                ab[b] = acc
-                if rc >= 0:
-                    record(rc, lo + b, Wb[b], Qi, xb, b, rec_W, rec_Q, rec_x)
-        x[lo:hi] = xb
-        rng[lo:hi] = st
-        u[lo:hi] = ub
-        W[lo:hi] = Wb
-        Q[lo:hi] = Qb
-        P[lo:hi] = Pb
-        nacc[lo:hi] = ab
-        failed[lo:hi] = fb
+                    Qb[b] += un - ub[b]
+                    ub[b] = un
+                    ab[b] += np.int64(flip)
+            rc = record_row(s + 1, rec_every, rec_off, n_rec)
+            if rc >= 0:
+                for b in range(nb):
+                    if fb[b] < 0:
+                        tr.work[lo + b, rc] = Wb[b]
+                        tr.heat[lo + b, rc] = Qb[b]
+                        if rec_x:
+                            for j in range(NS):
+                                tr.x[lo + b, rc, j] = xs[b, j]
+        for b in range(nb):
+            i = lo + b
+            for j in range(NS):
+                st.x[i, j] = xs[b, j]
+            st.u[i] = ub[b]
+            st.work[i] = Wb[b]
+            st.heat[i] = Qb[b]
+            st.path_work[i] = Pb[b]
+            st.n_accepted[i] = ab[b]
+            st.failed_step[i] = fb[b]
+            st.rng[i, 0] = s0[b]
+            st.rng[i, 1] = s1[b]
+            st.rng[i, 2] = s2[b]
+            st.rng[i, 3] = s3[b]
 
 
-
-spin_chunk = LazyKernel(spin_chunk, SPIN_SIG, parallel=True)
-
-
-@njit(types.boolean(F2), cache=True)
+@lazy_kernel(types.boolean(types.Array(types.float64, 2, "C")))
 def all_spins(x):
     """True when every entry of ``x`` is exactly +1 or -1."""
     for i in range(x.shape[0]):

@@ -13,8 +13,9 @@ import math
 
 import numpy as np
 
+from .._numba.specialize import KernelSpec, specialized_kernel
 from . import splitting_kernel
-from .base import Integrator, positive, step_info
+from .base import Integrator, lanes_stepper, positive
 from .splitting_kernel import OP_CLOSE, OP_O, OP_OPEN, OP_R, OP_V
 
 __all__ = ["Langevin", "GHMC", "VelocityVerlet", "parse_splitting"]
@@ -95,18 +96,22 @@ class Langevin(Integrator):
     def proposals_per_step(self):
         return int(np.count_nonzero(self.ops == OP_OPEN))
 
-    def stepper(self, system, lam, beta, record_every, specialize=False):
-        kern = splitting_kernel.kernel(specialize, system.dim, self.ops)
-        fn, ops, mass = system.kernel_function, self.ops, self.mass
-        c1, c2 = self.coefficients(beta)
+    def kernel(self, system, lanes=None):
+        """The compiled kernel for this splitting and ``system`` (generated for the
+        sub-step sequence, potential inlined, cached on disk)."""
+        d, m = system.dim, system.n_controls
+        b = lanes or splitting_kernel.lanes_for(d)
+        source, n_o = splitting_kernel.kernel_source(self.ops)
+        return specialized_kernel(KernelSpec(
+            splitting_kernel.splitting_kernel,
+            {"D": d, "M": m, "B": b, "DB": d * b, "NZ": n_o * d, "NZB": n_o * d * b},
+            potentials={"potential": system.potential}, source=source,
+            name="splitting_kernel", label=f"{system.name}/{type(self).__name__}")), b
 
-        def advance(st, k0, k1, trace):
-            before = int(st.n_accepted.sum())
-            kern(fn, lam, k0, k1, ops, c1, c2, beta, mass, st.x, st.v, st.u, st.rng,
-                 st.work, st.heat, st.shadow_work, st.path_work, st.n_accepted,
-                 st.failed_step, record_every, 0, trace.work, trace.heat, trace.x)
-            return step_info(st, k0, k1, before)
-        return advance
+    def stepper(self, system, lam, beta, record_every, specialize=None, lanes=None):
+        kern, b = self.kernel(system, lanes)
+        c1, c2 = self.coefficients(beta)
+        return lanes_stepper(kern, lam, (c1, c2, float(beta), self.mass), record_every, b)
 
     def coefficients(self, beta):
         """Per sub-step constants: V: h/m; R: h; O: (a, sqrt((1 - a^2) kT / m))."""

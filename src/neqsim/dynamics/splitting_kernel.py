@@ -1,312 +1,360 @@
-"""Numba kernel of the splitting integrators (Langevin, GHMC, velocity Verlet).
+"""Numba kernel of the splitting integrators (Langevin, GHMC, velocity Verlet), generated
+per sub-step sequence.
 
-Same contract as ``overdamped_kernel``: a pure function over arrays, blocked ``prange``
-over trajectories, each trajectory drawing only from its own generator row. The
-sub-step sequence arrives as integer codes (``OP_*``, parsed by
-:func:`neqsim.dynamics.splitting.parse_splitting`); ``kernel(True, dim, ops)`` compiles a
-copy unrolled for one sequence (``_splitting_source``), with the same arithmetic.
+:func:`kernel_source` writes the kernel for one splitting (``OP_*`` codes, parsed by
+:func:`neqsim.dynamics.splitting.parse_splitting`); :mod:`neqsim._numba.specialize`
+compiles it with the potential inlined and ``D`` (dimension), ``M`` (controls), ``B``
+(lanes per block) constants. As in the overdamped kernel, a block of ``B`` trajectories
+is held as structure-of-arrays on the stack and each step is a few loops over its lanes:
+normals first (``rng.normals_lanes``, for the O sub-steps of the loop that follows), then
+one branch-free loop for the deterministic sub-steps (masks combine with ``&`` and
+``|``, which do not branch: ``and``/``or`` would, and stop LLVM from vectorizing); a Metropolized ``{ }`` block
+ends a loop with a scalar accept/reject loop (its uniform is drawn only where needed,
+and exp() does not vectorize). Failures are masks: a trajectory whose energy becomes
+non-finite keeps the positions and velocities it had at that point, its sums stay those
+of the step before, and it is frozen.
+
+Each lane does the arithmetic, and consumes the random numbers, of the kernel of neqsim
+0.1.0 in the same order (tests/fixtures pin its outputs): per step, the switch H (work),
+then the sub-steps with constants c1, c2 (V: v -= c1 grad U, c1 = h/m; R: x += c1 v,
+c1 = h; O: v = c1 v + c2 xi; { .. }: Metropolized block). Bookkeeping: H -> W; O -> Q
+(kinetic change); V and R -> S (shadow work). The energy after R sub-steps is evaluated
+when a V needs the force, a block boundary needs the energy, or the step ends, and its
+change charged to S then. Path work P = W + shadow work outside Metropolized blocks. A
+rejected block restores x, v (flipped), U, grad U and S. |v|^2 is carried between
+sub-steps (R leaves v alone): the same value recomputing it would give.
 """
-import inspect
 import math
 
 import numpy as np
-from numba import njit, prange, types
+from numba import carray
 
-from .._numba.abi import (BLOCK, F1, F2, F3, I1, U2, EnergyGradType, data_ptr, f8, i8, ndim,
-                          row_ptr)
-from .._numba.lazy import LazyKernel
-from .._numba.rng import normal, uniform
-from .._numba.specialize import specialized
-from .._numba.trace import record, record_row
+from .._numba.rng import normals_lanes, to_uniform, xoshiro
+from .._numba.stack import stack_f8, stack_i8, stack_u8
+from .._numba.trace import record_row
+
+__all__ = ["OP_V", "OP_R", "OP_O", "OP_OPEN", "OP_CLOSE", "kernel_source", "lanes_for"]
 
 # sub-step codes of a splitting string
 OP_V, OP_R, OP_O, OP_OPEN, OP_CLOSE = 0, 1, 2, 3, 4
 
-SPLITTING_SIG = types.void(EnergyGradType, F2, i8, i8, I1, F1, F1, f8, f8,
-                           F2, F2, F1, U2, F1, F1, F1, F1, I1, I1, i8, i8, F2, F2, F3)
+# compile-time constants, bound per specialization
+D = 1
+M = 1
+B = 256
+DB = D * B
+NZ = 1   # rows of normals a loop draws ahead: (O sub-steps in it) * D
+NZB = NZ * B
+
+_HELPERS = (math, np, carray, normals_lanes, to_uniform, xoshiro, stack_f8, stack_i8,
+            stack_u8, record_row)
 
 
-@njit(cache=True, inline="always")
-def _sq(v, b):
-    k = 0.0
-    for j in range(v.shape[1]):
-        k += v[b, j] * v[b, j]
-    return k
+def potential(x, lam, out):  # bound to the system's inlined energy_grad
+    raise NotImplementedError
 
 
-def splitting_chunk(eg, lam, k0, k1, ops, c1, c2, beta, mass,
-                    x, v, u, rng, W, Q, S, P, nacc, failed,
-                    rec_every, rec_off, rec_W, rec_Q, rec_x):
-    """Underdamped splitting integrator over steps k0+1..k1; E = U + (m/2)|v|^2.
-
-    Each step: the switch H (work), then the sub-steps ``ops`` with constants c1, c2
-    (V: v -= c1 grad U, c1 = h/m; R: x += c1 v, c1 = h; O: v = c1 v + c2 xi;
-    { .. }: Metropolized block). Bookkeeping: H -> W; O -> Q (kinetic change);
-    V and R -> S (shadow work). The energy after R sub-steps is evaluated lazily (when a
-    V needs the force, a block boundary needs the energy, or the step ends) and its
-    change charged to S then; O leaves x alone, so the total is the same as evaluating
-    after every R. Path work P = W + shadow work outside Metropolized blocks: inside a
-    block the accept/reject (momentum flip on rejection) makes the move exact. A
-    rejected block restores x, v (flipped), U, grad U and S.
-    """
-    n = x.shape[0]
-    d = ndim(x)
-    n_ops = len(ops)
-    half_m = 0.5 * mass
-    m = lam.shape[1]
-    n_blocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(n_blocks):
-        lo = blk * BLOCK
-        hi = min(lo + BLOCK, n)
-        nb = hi - lo
-        xb = x[lo:hi].copy()
-        vb = v[lo:hi].copy()
-        st = rng[lo:hi].copy()
-        ub = u[lo:hi].copy()
-        Wb = W[lo:hi].copy()
-        Qb = Q[lo:hi].copy()
-        Sb = S[lo:hi].copy()
-        Pb = P[lo:hi].copy()
-        ab = nacc[lo:hi].copy()
-        fb = failed[lo:hi].copy()
-        g = np.empty((nb, d))
-        xs = np.empty(d)
-        vs = np.empty(d)
-        gs = np.empty(d)
-        lk = np.empty(m)
-        lp = data_ptr(lk)
-        for s in range(k0, k1):
-            for j in range(m):
-                lk[j] = lam[s + 1, j]
-            rc = record_row(s + 1, rec_every, rec_off, rec_W.shape[1])
-            for b in range(nb):
-                if fb[b] >= 0:
-                    continue
-                xp = row_ptr(xb, b)
-                gp = row_ptr(g, b)
-                ui = eg(xp, lp, gp)
-                if not math.isfinite(ui):
-                    fb[b] = s + 1
-                    continue
-                w = ui - ub[b]
-                Wi = Wb[b] + w
-                Pi = Pb[b] + w
-                Qi = Qb[b]
-                Si = Sb[b]
-                fresh = True
-                in_block = False
-                reject_all = False
-                e0 = 0.0
-                s_saved = 0.0
-                u_saved = 0.0
-                for o in range(n_ops):
-                    op = ops[o]
-                    if op == OP_R:
-                        h = c1[o]
-                        for j in range(d):
-                            xb[b, j] += h * vb[b, j]
-                        fresh = False
-                        continue
-                    if op == OP_O:
-                        k_old = _sq(vb, b)
-                        for j in range(d):
-                            vb[b, j] = c1[o] * vb[b, j] + c2[o] * normal(st, b)
-                        Qi += half_m * (_sq(vb, b) - k_old)
-                        continue
-                    if not fresh:
-                        un = eg(xp, lp, gp)
-                        if math.isnan(un) or un == -math.inf:
-                            fb[b] = s + 1
-                            break
-                        if un == math.inf:
-                            if not in_block:
-                                fb[b] = s + 1
-                                break
-                            # an infinite-energy proposal inside a block is just rejected
-                            reject_all = True
-                        else:
-                            Si += un - ui
-                            if not in_block:
-                                Pi += un - ui
-                        ui = un
-                        fresh = True
-                    if op == OP_V:
-                        if reject_all:
-                            continue
-                        h = c1[o]
-                        k_old = _sq(vb, b)
-                        for j in range(d):
-                            vb[b, j] -= h * g[b, j]
-                        dk = half_m * (_sq(vb, b) - k_old)
-                        Si += dk
-                        if not in_block:
-                            Pi += dk
-                    elif op == OP_OPEN:
-                        in_block = True
-                        reject_all = False
-                        for j in range(d):
-                            xs[j] = xb[b, j]
-                            vs[j] = vb[b, j]
-                            gs[j] = g[b, j]
-                        u_saved = ui
-                        s_saved = Si
-                        e0 = ui + half_m * _sq(vb, b)
-                    else:  # OP_CLOSE
-                        in_block = False
-                        de = ui + half_m * _sq(vb, b) - e0
-                        if (not reject_all) and math.isfinite(de) and (
-                                de <= 0.0 or uniform(st, b) < math.exp(-beta * de)):
-                            ab[b] += 1
-                        else:
-                            for j in range(d):
-                                xb[b, j] = xs[j]
-                                vb[b, j] = -vs[j]
-                                g[b, j] = gs[j]
-                            ui = u_saved
-                            Si = s_saved
-                        reject_all = False
-                if fb[b] >= 0:
-                    continue
-                if not fresh:
-                    un = eg(xp, lp, gp)
-                    if not math.isfinite(un):
-                        fb[b] = s + 1
-                        continue
-                    Si += un - ui
-                    Pi += un - ui
-                    ui = un
-                ub[b] = ui
-                Wb[b] = Wi
-                Qb[b] = Qi
-                Sb[b] = Si
-                Pb[b] = Pi
-                if rc >= 0:
-                    record(rc, lo + b, Wi, Qi, xb, b, rec_W, rec_Q, rec_x)
-        x[lo:hi] = xb
-        v[lo:hi] = vb
-        rng[lo:hi] = st
-        u[lo:hi] = ub
-        W[lo:hi] = Wb
-        Q[lo:hi] = Qb
-        S[lo:hi] = Sb
-        P[lo:hi] = Pb
-        nacc[lo:hi] = ab
-        failed[lo:hi] = fb
+def lanes_for(dim):
+    """Lanes per block: the block's buffers stay within about 48 kB for small
+    dimensions, at least 16 lanes."""
+    per_lane = 8 * (7 * dim + 24)
+    b = 256
+    while b > 16 and b * per_lane > 49152:
+        b //= 2
+    return b
 
 
-def _splitting_source(ops):
-    """Source of ``splitting_chunk`` with the sub-step loop unrolled for one splitting.
+def _phases(ops):
+    """Split one step's sub-steps into loops: each Metropolized block's close ends a loop
+    (its accept/reject is a loop of its own). Returns [(ops of the loop, index of each
+    op), ...] and the indices of the closes, in order."""
+    phases, current = [], []
+    for o, op in enumerate(ops):
+        current.append((o, op))
+        if op == OP_CLOSE:
+            phases.append(current)
+            current = []
+    phases.append(current)
+    return phases
 
-    Which sub-steps need a fresh energy and which lie inside a Metropolized block is
-    decided here, once, instead of by flags in every step; the emitted statements are
-    exactly those the interpreter in ``splitting_chunk`` executes, in the same order, so
-    the results are bit-identical (tested for every built-in splitting).
-    """
-    lines = []
-    emit = lines.append
+
+def kernel_source(ops):
+    """Source of ``splitting_kernel`` for the sub-step sequence ``ops``, and the number
+    of O sub-steps in its largest loop (the rows of normals drawn ahead, per dimension)."""
+    ops = [int(op) for op in ops]
+    has_block = OP_OPEN in ops
+    phases = _phases(ops)
+    max_o = max(1, max(sum(op == OP_O for _, op in ph) for ph in phases))
+    L = []
+    emit = L.append
+
+    emit("def splitting_kernel(lam, k0, k1, prm, st, tr, rec_every, rec_off):")
+    # the sub-step constants as scalars: a load from the array inside a masked update
+    # would be done as a gather (LLVM cannot prove it safe to load unconditionally)
+    body = [f"c1_{o} = prm[0][{o}]" for o in range(len(ops))]
+    body += [f"c2_{o} = prm[1][{o}]" for o in range(len(ops)) if ops[o] == OP_O]
+    body += [
+        "beta = prm[2]",
+        "half_m = 0.5 * prm[3]",
+        "n = st.x.shape[0]",
+        "n_rec = tr.work.shape[1]",
+        "rec_x = tr.x.shape[2] > 0",
+        "xs = carray(stack_f8(DB), (D, B))",
+        "vs = carray(stack_f8(DB), (D, B))",
+        "gs = carray(stack_f8(DB), (D, B))",
+        "zs = carray(stack_f8(NZB), (NZ, B))",
+        "ub = carray(stack_f8(B), (B,))",
+        "Wb = carray(stack_f8(B), (B,))",
+        "Qb = carray(stack_f8(B), (B,))",
+        "Sb = carray(stack_f8(B), (B,))",
+        "Pb = carray(stack_f8(B), (B,))",
+        "ab = carray(stack_i8(B), (B,))",
+        "fb = carray(stack_i8(B), (B,))",
+        "s0 = carray(stack_u8(B), (B,))",
+        "s1 = carray(stack_u8(B), (B,))",
+        "s2 = carray(stack_u8(B), (B,))",
+        "s3 = carray(stack_u8(B), (B,))",
+        "rbuf = carray(stack_u8(B), (B,))",
+        "words = carray(stack_u8(B), (B,))",
+        # the state of a step in progress, between its loops
+        "ui_b = carray(stack_f8(B), (B,))",
+        "Wi_b = carray(stack_f8(B), (B,))",
+        "Pi_b = carray(stack_f8(B), (B,))",
+        "Qi_b = carray(stack_f8(B), (B,))",
+        "Si_b = carray(stack_f8(B), (B,))",
+        "v2_b = carray(stack_f8(B), (B,))",
+        "al_b = carray(stack_i8(B), (B,))",
+        "xv = carray(stack_f8(D), (D,))",
+        "vv = carray(stack_f8(D), (D,))",
+        "gv = carray(stack_f8(D), (D,))",
+        "lv = carray(stack_f8(M), (M,))",
+    ]
+    if has_block:
+        body += [
+            "xsv = carray(stack_f8(DB), (D, B))",
+            "vsv = carray(stack_f8(DB), (D, B))",
+            "gsv = carray(stack_f8(DB), (D, B))",
+            "rj_b = carray(stack_i8(B), (B,))",
+            "e0_b = carray(stack_f8(B), (B,))",
+            "us_b = carray(stack_f8(B), (B,))",
+            "ss_b = carray(stack_f8(B), (B,))",
+            "de_b = carray(stack_f8(B), (B,))",
+        ]
+    body += [
+        "for lo in range(0, n, B):",
+        "    nb = min(B, n - lo)",
+        "    for b in range(nb):",
+        "        i = lo + b",
+        "        for j in range(D):",
+        "            xs[j, b] = st.x[i, j]",
+        "            vs[j, b] = st.v[i, j]",
+        "        ub[b] = st.u[i]",
+        "        Wb[b] = st.work[i]",
+        "        Qb[b] = st.heat[i]",
+        "        Sb[b] = st.shadow_work[i]",
+        "        Pb[b] = st.path_work[i]",
+        "        ab[b] = st.n_accepted[i]",
+        "        fb[b] = st.failed_step[i]",
+        "        s0[b] = st.rng[i, 0]",
+        "        s1[b] = st.rng[i, 1]",
+        "        s2[b] = st.rng[i, 2]",
+        "        s3[b] = st.rng[i, 3]",
+        "    for s in range(k0, k1):",
+        "        for j in range(M):",
+        "            lv[j] = lam[s + 1, j]",
+        "        step = np.int64(s + 1)",
+    ]
+    step = []
     fresh = True
     in_block = False
 
-    def evaluate():
-        emit("un = eg(xp, lp, gp)")
+    def evaluate(pad):
+        """The energy after R sub-steps (non-finite: a failure, or inside a block an
+        infinite-energy proposal, which is rejected)."""
+        out = [pad + "un = potential(xv, lv, gv)"]
         if in_block:
-            emit("if math.isnan(un) or un == -math.inf:")
-            emit("    fb[b] = s + 1")
-            emit("    break")
-            emit("if un == math.inf:")
-            emit("    reject_all = True")
-            emit("else:")
-            emit("    Si += un - ui")
+            out += [pad + "fail = alive & (math.isnan(un) | (un == -math.inf))",
+                    pad + "ok = alive & (not fail)",
+                    pad + "rj = rj | (ok & (un == math.inf))",
+                    pad + "Si = Si + (un - ui) if ok & (un != math.inf) else Si"]
         else:
-            emit("if not math.isfinite(un):")
-            emit("    fb[b] = s + 1")
-            emit("    break")
-            emit("Si += un - ui")
-            emit("Pi += un - ui")
-        emit("ui = un")
+            out += [pad + "fail = alive & (not math.isfinite(un))",
+                    pad + "ok = alive & (not fail)",
+                    pad + "Si = Si + (un - ui) if ok else Si",
+                    pad + "Pi = Pi + (un - ui) if ok else Pi"]
+        out += [pad + "alive = ok",
+                pad + "ui = un if ok else ui"]
+        return out
 
-    for o, op in enumerate(ops):
-        if op == OP_R:
-            emit("for j in range(d):")
-            emit(f"    xb[b, j] += c1[{o}] * vb[b, j]")
-            fresh = False
-            continue
-        if op == OP_O:
-            # |v|^2 is carried in v2 between sub-steps (R leaves v alone): the same
-            # value the interpreter recomputes, so the same bits, at half the work
-            emit("for j in range(d):")
-            emit(f"    vb[b, j] = c1[{o}] * vb[b, j] + c2[{o}] * normal(st, b)")
-            emit("v2n = _sq(vb, b)")
-            emit("Qi += half_m * (v2n - v2)")
-            emit("v2 = v2n")
-            continue
-        if not fresh:
-            evaluate()
-            fresh = True
-        if op == OP_V:
-            pad = ""
-            if in_block:
-                emit("if not reject_all:")
-                pad = "    "
-            emit(pad + "for j in range(d):")
-            emit(pad + f"    vb[b, j] -= c1[{o}] * g[b, j]")
-            emit(pad + "v2n = _sq(vb, b)")
-            emit(pad + "dk = half_m * (v2n - v2)")
-            emit(pad + "v2 = v2n")
-            emit(pad + "Si += dk")
-            if not in_block:
-                emit("Pi += dk")
-        elif op == OP_OPEN:
-            in_block = True
-            emit("reject_all = False")
-            emit("for j in range(d):")
-            emit("    xs[j] = xb[b, j]")
-            emit("    vs[j] = vb[b, j]")
-            emit("    gs[j] = g[b, j]")
-            emit("u_saved = ui")
-            emit("s_saved = Si")
-            emit("e0 = ui + half_m * v2")
+    for p, phase in enumerate(phases):
+        first, last = p == 0, p == len(phases) - 1
+        o_ops = [o for o, op in phase if op == OP_O]
+        # normals of this loop's O sub-steps, drawn ahead in their order
+        for r, o in enumerate(o_ops):
+            step += ["for j in range(D):",
+                     f"    normals_lanes(s0, s1, s2, s3, zs, {r} * D + j, rbuf, words, nb)"]
+        pad = "    "
+        loop = ["for b in range(nb):"]
+        loop += [pad + "for j in range(D):",
+                 pad + "    xv[j] = xs[j, b]",
+                 pad + "    vv[j] = vs[j, b]"]
+        if first:
+            loop += [pad + "alive = fb[b] < 0",
+                     pad + "ui = potential(xv, lv, gv)",
+                     pad + "alive = alive & math.isfinite(ui)",
+                     pad + "w = ui - ub[b]",
+                     pad + "Wi = Wb[b] + w",
+                     pad + "Pi = Pb[b] + w",
+                     pad + "Qi = Qb[b]",
+                     pad + "Si = Sb[b]",
+                     pad + "v2 = 0.0",
+                     pad + "for j in range(D):",
+                     pad + "    v2 += vv[j] * vv[j]"]
+            if has_block:
+                loop += [pad + "rj = False"]
         else:
-            in_block = False
-            emit("de = ui + half_m * v2 - e0")
-            emit("if (not reject_all) and math.isfinite(de) and (")
-            emit("        de <= 0.0 or uniform(st, b) < math.exp(-beta * de)):")
-            emit("    ab[b] += 1")
-            emit("else:")
-            emit("    for j in range(d):")
-            emit("        xb[b, j] = xs[j]")
-            emit("        vb[b, j] = -vs[j]")
-            emit("        g[b, j] = gs[j]")
-            emit("    ui = u_saved")
-            emit("    Si = s_saved")
-            emit("    v2 = _sq(vb, b)")
-            emit("reject_all = False")
-    if not fresh:
-        evaluate()
-    emit("break")
-    body = "\n".join(" " * 20 + ln for ln in lines)
+            loop += [pad + "for j in range(D):",
+                     pad + "    gv[j] = gs[j, b]",
+                     pad + "alive = al_b[b] != 0",
+                     pad + "ui = ui_b[b]",
+                     pad + "Wi = Wi_b[b]",
+                     pad + "Pi = Pi_b[b]",
+                     pad + "Qi = Qi_b[b]",
+                     pad + "Si = Si_b[b]",
+                     pad + "v2 = v2_b[b]",
+                     pad + "rj = rj_b[b] != 0"]
+        for o, op in phase:
+            if op == OP_R:
+                loop += [pad + "for j in range(D):",
+                         pad + f"    xv[j] = xv[j] + c1_{o} * vv[j] if alive else xv[j]"]
+                fresh = False
+                continue
+            if op == OP_O:
+                r = o_ops.index(o)
+                loop += [pad + "for j in range(D):",
+                         pad + f"    vv[j] = c1_{o} * vv[j] + c2_{o} * zs[{r} * D + j, b] "
+                               "if alive else vv[j]",
+                         pad + "v2n = 0.0",
+                         pad + "for j in range(D):",
+                         pad + "    v2n += vv[j] * vv[j]",
+                         pad + "Qi = Qi + half_m * (v2n - v2) if alive else Qi",
+                         pad + "v2 = v2n if alive else v2"]
+                continue
+            if not fresh:
+                loop += evaluate(pad)
+                fresh = True
+            if op == OP_V:
+                act = "alive & (not rj)" if in_block else "alive"
+                loop += [pad + f"act = {act}",
+                         pad + "for j in range(D):",
+                         pad + f"    vv[j] = vv[j] - c1_{o} * gv[j] if act else vv[j]",
+                         pad + "v2n = 0.0",
+                         pad + "for j in range(D):",
+                         pad + "    v2n += vv[j] * vv[j]",
+                         pad + "dk = half_m * (v2n - v2)",
+                         pad + "v2 = v2n if act else v2",
+                         pad + "Si = Si + dk if act else Si"]
+                if not in_block:
+                    loop += [pad + "Pi = Pi + dk if act else Pi"]
+            elif op == OP_OPEN:
+                in_block = True
+                loop += [pad + "rj = False",
+                         pad + "for j in range(D):",
+                         pad + "    xsv[j, b] = xv[j]",
+                         pad + "    vsv[j, b] = vv[j]",
+                         pad + "    gsv[j, b] = gv[j]",
+                         pad + "us_b[b] = ui",
+                         pad + "ss_b[b] = Si",
+                         pad + "e0_b[b] = ui + half_m * v2"]
+            else:  # OP_CLOSE: the energy change of the block, judged in the next loop
+                in_block = False
+                loop += [pad + "de_b[b] = ui + half_m * v2 - e0_b[b]"]
+        if last:
+            if not fresh:
+                loop += evaluate(pad)
+                fresh = True
+            loop += [pad + "fb[b] = step if (fb[b] < 0) & (not alive) else fb[b]",
+                     pad + "ub[b] = ui if alive else ub[b]",
+                     pad + "Wb[b] = Wi if alive else Wb[b]",
+                     pad + "Qb[b] = Qi if alive else Qb[b]",
+                     pad + "Sb[b] = Si if alive else Sb[b]",
+                     pad + "Pb[b] = Pi if alive else Pb[b]"]
+        else:
+            loop += [pad + "for j in range(D):",
+                     pad + "    gs[j, b] = gv[j]",
+                     pad + "al_b[b] = 1 if alive else 0",
+                     pad + "ui_b[b] = ui",
+                     pad + "Wi_b[b] = Wi",
+                     pad + "Pi_b[b] = Pi",
+                     pad + "Qi_b[b] = Qi",
+                     pad + "Si_b[b] = Si",
+                     pad + "v2_b[b] = v2",
+                     pad + "rj_b[b] = 1 if rj else 0"]
+        loop += [pad + "for j in range(D):",
+                 pad + "    xs[j, b] = xv[j]",
+                 pad + "    vs[j, b] = vv[j]"]
+        step += loop
+        if not last:
+            # accept/reject of the block that closed this loop (scalar: exp, and the
+            # uniform drawn only where the energy went up)
+            step += [
+                "for b in range(nb):",
+                "    if al_b[b] == 0:",
+                "        continue",
+                "    de = de_b[b]",
+                "    ok = rj_b[b] == 0 and math.isfinite(de)",
+                "    if ok and not de <= 0.0:",
+                "        r, s0[b], s1[b], s2[b], s3[b] = xoshiro(s0[b], s1[b], s2[b], s3[b])",
+                "        ok = to_uniform(r) < math.exp(-beta * de)",
+                "    if ok:",
+                "        ab[b] += 1",
+                "    else:",
+                "        v2 = 0.0",
+                "        for j in range(D):",
+                "            xs[j, b] = xsv[j, b]",
+                "            vs[j, b] = -vsv[j, b]",
+                "            gs[j, b] = gsv[j, b]",
+                "            v2 += vs[j, b] * vs[j, b]",
+                "        ui_b[b] = us_b[b]",
+                "        Si_b[b] = ss_b[b]",
+                "        v2_b[b] = v2",
+                "    rj_b[b] = 0",
+            ]
+    step += [
+        "rc = record_row(s + 1, rec_every, rec_off, n_rec)",
+        "if rc >= 0:",
+        "    for b in range(nb):",
+        "        if fb[b] < 0:",
+        "            tr.work[lo + b, rc] = Wb[b]",
+        "            tr.heat[lo + b, rc] = Qb[b]",
+        "            if rec_x:",
+        "                for j in range(D):",
+        "                    tr.x[lo + b, rc, j] = xs[j, b]",
+    ]
+    body += ["        " + line for line in step]
+    body += [
+        "    for b in range(nb):",
+        "        i = lo + b",
+        "        for j in range(D):",
+        "            st.x[i, j] = xs[j, b]",
+        "            st.v[i, j] = vs[j, b]",
+        "        st.u[i] = ub[b]",
+        "        st.work[i] = Wb[b]",
+        "        st.heat[i] = Qb[b]",
+        "        st.shadow_work[i] = Sb[b]",
+        "        st.path_work[i] = Pb[b]",
+        "        st.n_accepted[i] = ab[b]",
+        "        st.failed_step[i] = fb[b]",
+        "        st.rng[i, 0] = s0[b]",
+        "        st.rng[i, 1] = s1[b]",
+        "        st.rng[i, 2] = s2[b]",
+        "        st.rng[i, 3] = s3[b]",
+    ]
+    L += ["    " + line for line in body]
+    return "\n".join(L) + "\n", max_o
 
-    src = inspect.getsource(splitting_chunk)
-    start = src.index("                for o in range(n_ops):")
-    stop = src.index("                if fb[b] >= 0:\n                    continue\n                if not fresh:")
-    end = src.index("                ub[b] = ui\n")
-    head = ("                reject_all = False\n                v2 = _sq(vb, b)\n"
-            "                for _once in range(1):\n")
-    tail = "                if fb[b] >= 0:\n                    continue\n"
-    out = src[:start] + head + body + "\n" + tail + src[end:]
-    assert stop > start
-    return out.replace("def splitting_chunk(", "def splitting_chunk_unrolled(", 1)
 
-
-_GENERIC = LazyKernel(splitting_chunk, SPLITTING_SIG, parallel=True)
-
-
-def kernel(specialize=False, dim=None, ops=None):
-    """The generic kernel (potential through a pointer, one cached compile) or, with
-    ``specialize``, a copy unrolled for the sub-step sequence ``ops`` with the potential
-    inlined and ``dim`` a constant (compiled once per process; bit-identical)."""
-    if not specialize:
-        return _GENERIC
-    ops = tuple(int(o) for o in ops)
-    return specialized(splitting_chunk, ("splitting", int(dim), ops), dim,
-                       source=_splitting_source(ops), name="splitting_chunk_unrolled")
+def splitting_kernel(lam, k0, k1, prm, st, tr, rec_every, rec_off):
+    """Placeholder for the generated kernel (:func:`kernel_source`); its code object
+    carries the module's globals into the generated one."""
+    raise NotImplementedError

@@ -10,11 +10,10 @@ import math
 import numpy as np
 
 from .._numba import rng as _rng
-from .._numba.abi import evaluate
 from ..dynamics.base import KernelState
 from . import initial_kernel
 
-__all__ = ["IntegrationError", "blowup_error", "start_block", "finals"]
+__all__ = ["IntegrationError", "blowup_error", "start_block", "finals", "announce_compiles"]
 
 
 class IntegrationError(FloatingPointError):
@@ -24,6 +23,17 @@ class IntegrationError(FloatingPointError):
         super().__init__(message)
         self.trajectories = trajectories
         self.steps = steps
+
+
+def announce_compiles(job, advance):
+    """One line on stderr when the kernels of this run are not compiled yet (a new
+    potential or integrator: a few seconds, once; cached on disk afterwards)."""
+    kernels = [getattr(advance, "kernel", None), job.system.evaluator()]
+    if any(getattr(k, "will_compile", False) for k in kernels):
+        import sys
+        print(f"neqsim: compiling kernels for {job.system.name}/"
+              f"{type(job.integrator).__name__} (first use, cached afterwards)...",
+              file=sys.stderr, flush=True)
 
 
 def blowup_error(job, failed, a):
@@ -57,7 +67,7 @@ def start_block(job, sampler, a, b, info):
             v = np.empty((n, dim))
             sd = np.full(dim, 1.0 / math.sqrt(job.beta * integ.mass))
             initial_kernel.init_gaussian(rng, np.zeros(dim), sd, v)
-    u, _ = evaluate(system.kernel_function, x, job.protocol.values[0].copy())
+    u, _ = system.evaluate(x, job.protocol.values[0])
     bad = ~np.isfinite(u)
     if np.any(bad):
         raise IntegrationError(

@@ -19,7 +19,7 @@ import numba
 from ..storage import runfile
 from ..storage.sink import MemorySink
 from ..systems.system import fingerprint
-from .block import IntegrationError, blowup_error, finals, start_block
+from .block import IntegrationError, announce_compiles, blowup_error, finals, start_block
 from .initial import make_sampler
 from .job import Job, check_int
 from .options import split_keywords
@@ -27,7 +27,6 @@ from .progress import progress_bar, wants_progress
 
 __all__ = ["simulate", "resume", "IntegrationError"]
 
-SPECIALIZE_ABOVE = 2 * 10**9  # particle-steps; below, the ~8 s compile costs more than it saves
 BLOCK_BYTES = 64 * 2**20      # default working memory of one trajectory block
 TARGET_CALL_S = 1.0           # adaptive kernel calls last about this long
 
@@ -148,7 +147,6 @@ class _Plan:
     sizes, threads, progress, checkpoints, and the executor's plan when one computes."""
 
     def __init__(self, job, ex, *, streaming, out):
-        N = job.n_steps
         self.chunk_steps = None if ex.chunk_steps is None else check_int(
             "chunk_steps", ex.chunk_steps, 1)
         chunk_traj = ex.chunk_traj
@@ -157,11 +155,9 @@ class _Plan:
         self.chunk_traj = min(check_int("chunk_traj", chunk_traj, 1), job.n_traj)
         self.n_threads = None if ex.n_threads is None else check_int("n_threads",
                                                                      ex.n_threads, 1)
-        specialize = ex.specialize
-        if specialize is None:
-            specialize = job.n_traj * N * job.system.dim >= SPECIALIZE_ABOVE
-        self.specialize = bool(specialize)
         self.progress = wants_progress(ex.progress)
+        # the one-line "compiling kernels" notice: unless asked to be quiet
+        self.announce = ex.progress is not False
         self.checkpoint_every = float(ex.checkpoint_every)
         if not self.checkpoint_every >= 0:
             raise ValueError(f"checkpoint_every must be >= 0 seconds, got "
@@ -212,8 +208,9 @@ def _execute(job, sink, plan):
     if job.init_x0 is None:
         sampler, method = make_sampler(system, lam[0], job.beta, job.init)
         sink.info["init_method"] = method
-    advance = job.integrator.stepper(system, lam, job.beta, job.record_every,
-                                     plan.specialize)
+    advance = job.integrator.stepper(system, lam, job.beta, job.record_every)
+    if plan.announce:
+        announce_compiles(job, advance)
     n_done = sink.marker[0]
     bar = progress_bar(plan.progress, job.n_traj, n_done, system.name)
     try:

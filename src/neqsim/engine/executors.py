@@ -112,7 +112,6 @@ def _system_payload(system, executor, system_factory):
         return ("object", system)  # same process: nothing to send
     import copy
     light = copy.copy(system)
-    light._kernel_fn = None            # a compiled adapter; rebuilt on the worker
     light._exact_free_energy = None    # not needed to simulate
     try:
         return ("pickled", _dumps(light))
@@ -173,7 +172,6 @@ class ExecutorPlan:
             "system_name": job.system.name,
             "fingerprint": fp,
             "threads": self.threads,
-            "specialize": False,
             "shards": None if self.shards is None else (self.shards.dir, self.shards.key),
         }
         self.n_workers = executor_workers(executor)
@@ -195,7 +193,7 @@ class ExecutorPlan:
     def execute(self, job, sink, options):
         """Run every uncommitted trajectory of ``job`` on the workers, committing into
         ``sink`` (:mod:`neqsim.storage.sink`) in trajectory order."""
-        spec = dict(self.spec, specialize=bool(options.specialize))
+        spec = self.spec
         info = sink.info
         if job.init_x0 is None:  # validates init here, before any work is sent
             info["init_method"] = make_sampler(job.system, job.protocol.values[0],
@@ -333,10 +331,7 @@ class _Prepared:
         self.sampler = None if spec["arrays_init"] else make_sampler(
             system, job.protocol.values[0], job.beta, job.init)[0]
         self.lam = job.protocol.values.copy()  # kernels take writable arrays
-        self.advance = job.integrator.stepper(system, self.lam, job.beta, job.record_every,
-                                              spec["specialize"])
-        # numba's workqueue layer must not be entered by two threads at once
-        self.serial = numba.threading_layer() == "workqueue"
+        self.advance = job.integrator.stepper(system, self.lam, job.beta, job.record_every)
 
 
 def _rebuild_system(payload):
@@ -355,7 +350,6 @@ def _rebuild_system(payload):
 
 _CACHE = collections.OrderedDict()   # token -> _Prepared, per worker process
 _CACHE_LOCK = threading.Lock()
-_SERIAL = threading.Lock()
 
 
 def _prepared(spec):
@@ -394,7 +388,7 @@ def run_block(spec, a, b, x0_rows=None, v0_rows=None):
                                   init_v0=None if v0_rows is None else _Rows(v0_rows, a))
     n = b - a
     info = {}
-    with (_SERIAL if prep.serial else contextlib.nullcontext()), _numba_threads(spec["threads"]):
+    with _numba_threads(spec["threads"]):
         try:
             state, x0, v0, e0 = start_block(job, prep.sampler, a, b, info)
         except IntegrationError as e:

@@ -9,7 +9,6 @@ import numba
 import numpy as np
 
 from .._numba import rng as _rng
-from .._numba.abi import evaluate
 from ..dynamics.base import KernelState, TraceBuffers
 from ..protocols import schedules as _schedules
 from ..protocols.schedules import Adaptive
@@ -43,7 +42,7 @@ def adapt(system, proto, kernel, x, seed, iters, n_threads):
         adapt = False
     k_tmp = kernel.with_step_sizes(eps)
     eps = k_tmp.step_size  # the stepper reads this very array: adapt it in place
-    u, _ = evaluate(system.kernel_function, x, lam[0].copy())
+    u, _ = system.evaluate(x, lam[0])
     state = KernelState.start(x, u, _rng.make_states((seed ^ PILOT_SEED_OFFSET) % 2**64, n))
     no_trace = TraceBuffers.empty(n, 0, 0)
     acc_by_t = np.full(n_pts, np.nan)

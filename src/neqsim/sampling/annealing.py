@@ -179,7 +179,7 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
     if system is None:
         system = path_system(f0, f1, dim, path, kernel.needs_gradient)
     pilot = {}
-    if isinstance(proto, Adaptive) or getattr(kernel, "step_size", None) == "adapt":
+    if isinstance(proto, Adaptive) or isinstance(getattr(kernel, "step_size", None), str):
         n_p = min(n_chains, 1000) if n_pilot is None else int(n_pilot)
         if isinstance(proto, Adaptive):
             n_p = proto.n_pilot if n_pilot is None else n_p

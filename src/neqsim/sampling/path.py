@@ -5,10 +5,10 @@ f_t = f_0^(1-t) f_N^t. Compiled once per (densities, dim, path kind, gradient).
 """
 from __future__ import annotations
 
-import numpy as np
-from numba import carray, njit
+from numba import carray
 
-from .._numba.abi import ENERGY_GRAD_SIG, POINTER_SIG
+from .._numba.stack import stack_f8
+
 from ..dynamics.path_energy import combine as _combine
 from ..systems.system import System
 
@@ -39,7 +39,7 @@ def _build_path_system(f0, f1, dim, path, need_gradient):
     if need_gradient:
         def eg(x, lam, out):
             t = lam[0]
-            ga = np.empty(x.shape[0])
+            ga = carray(stack_f8(dim), (dim,))  # scratch on the stack: no allocation
             va = a(x, ga)
             vb = b(x, out)
             ca = 1.0 - t if geometric else 1.0
@@ -57,14 +57,9 @@ def _build_path_system(f0, f1, dim, path, need_gradient):
             return _combine(va, vb, ca, t)
     name = f"ais[{f0.name}*{f1.name}^t]" if not geometric else \
         f"ais[{f0.name}^(1-t)*{f1.name}^t]"
-    system = System(njit(ENERGY_GRAD_SIG)(eg), dim, 1, name=name, control_names=("t",),
+    system = System(eg, dim, 1, name=name, control_names=("t",),
                     params={"path": path})
     if not need_gradient:
-        # log f0 and log f1 of a point, for the random walk's cached-density kernel
-        def components(xp, op, sp):
-            xv, sv, ov = carray(xp, (dim,)), carray(sp, (dim,)), carray(op, (2,))
-            ov[0] = a(xv, sv)
-            ov[1] = b(xv, sv)
-            return 0.0
-        system.path_components = njit(POINTER_SIG)(components)
+        # log f0 and log f1 of a point, for the random walk that keeps them per chain
+        system.path_components = (a, b)
     return system

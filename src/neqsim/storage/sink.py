@@ -119,7 +119,7 @@ class MemorySink(Sink):
                      "heat": self.trace.heat}
             if job.rec_dim:
                 trace["x"] = self.trace.x
-        info = dict(self.info, chunk_traj=options.chunk_traj, specialized=options.specialize)
+        info = dict(self.info, chunk_traj=options.chunk_traj)
         if np.any(failed):
             info["failed_steps"] = t["failed_step"][failed]
         return Run(work=t["work"], heat=t["heat"],

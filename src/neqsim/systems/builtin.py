@@ -10,15 +10,13 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numba.abi import ENERGY_GRAD_SIG
-from .._numba.lazy import lazy_kernel
 from ..exact.gaussian import harmonic_free_energy
 from .system import Gaussian, System
 
 __all__ = ["harmonic_trap", "double_well", "from_spec", "BUILTINS"]
 
 
-@lazy_kernel(ENERGY_GRAD_SIG)
+@njit(cache=True)
 def _harmonic_eg(x, lam, out):
     # lam = (c_1 .. c_d, k)
     d = x.shape[0]
@@ -69,8 +67,7 @@ def double_well(quartic=1.0):
     if not q > 0:
         raise ValueError(f"quartic must be > 0, got {quartic}")
 
-    # q is captured as a compile-time constant; the function is tiny, so compiling it
-    # per call of double_well() costs little and cannot go stale.
+    # q is captured as a compile-time constant of the kernels (part of their cache key)
     def energy_grad(x, lam, out):
         a = lam[0]
         f = lam[1]
@@ -79,7 +76,7 @@ def double_well(quartic=1.0):
         out[0] = 4.0 * q * y2 * y - 2.0 * a * y - f
         return q * y2 * y2 - a * y2 - f * y
 
-    return System(njit(ENERGY_GRAD_SIG)(energy_grad), 1, 2, name="double_well",
+    return System(energy_grad, 1, 2, name="double_well",
                   control_names=("a", "f"), params={"quartic": q}, factory="double_well")
 
 

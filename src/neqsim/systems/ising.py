@@ -32,9 +32,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-from .._numba.abi import ENERGY_GRAD_SIG
 from ..exact.ising import bonds_log_z, chain_log_z, independent_log_z, torus_log_z
 from . import ising_kernel
 from .system import System
@@ -101,12 +99,11 @@ def neighbor_table(shape, periodic=True):
 
 
 def _make_energy_grad(shape, periodic):
-    """Compile ``energy_grad(x, lam, grad_out) -> U`` for one lattice.
+    """``energy_grad(x, lam, grad_out) -> U`` for one lattice.
 
     The sizes are captured as compile-time constants (not the neighbour table: a large
-    frozen array would bloat the compiled code), as in ``systems.double_well``: small,
-    compiled per lattice, never cached on disk, so it cannot go stale. ``grad_out`` is
-    set to zero: a spin system has no gradient.
+    frozen array would bloat the compiled code), as in ``systems.double_well``.
+    ``grad_out`` is set to zero: a spin system has no gradient.
     """
     two_d = len(shape) == 2
     rows, cols = (shape if two_d else (1, shape[0]))
@@ -133,7 +130,7 @@ def _make_energy_grad(shape, periodic):
                         B += s * x[c]
         return efs(lam[0], lam[1], B, M)
 
-    return njit(ENERGY_GRAD_SIG)(energy_grad)
+    return energy_grad
 
 
 # --- exact free energies ---------------------------------------------------------------

@@ -9,11 +9,12 @@ summation; every energy of the lattice code (its ``energy_grad``, the spin-flip 
 running energy, a fresh evaluation) is computed from them by the one expression in
 :func:`energy_from_sums`, so they agree to the last bit.
 """
-from numba import njit, prange, types
+from numba import njit, types
 
 from .._numba.abi import F2, U2, f8
 from .._numba.lazy import lazy_kernel
 from .._numba.rng import uniform
+from .._numba.threads import run_split
 
 
 @njit(cache=True, inline="always")
@@ -42,11 +43,15 @@ def ising_energy(x, lam, nbr):
     return energy_from_sums(lam[0], lam[1], 0.5 * B2, M)
 
 
-@lazy_kernel(types.void(U2, f8, F2), parallel=True)
+@lazy_kernel(types.void(U2, f8, F2), nogil=True)
+def _independent(rng, p_up, out):
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = 1.0 if uniform(rng, i) < p_up else -1.0
+
+
 def sample_independent(rng, p_up, out):
     """Independent spins (J = 0): out[i, j] = +1 with probability ``p_up``
     (= 1 / (1 + exp(-2 beta h))), else -1; row i from trajectory i's own stream, one
     uniform per site in site order."""
-    for i in prange(out.shape[0]):
-        for j in range(out.shape[1]):
-            out[i, j] = 1.0 if uniform(rng, i) < p_up else -1.0
+    run_split(lambda a, b: _independent(rng[a:b], p_up, out[a:b]), out.shape[0], 256)

@@ -1,10 +1,12 @@
 """Driven systems: a potential U(x, lam), its gradient, and what is known exactly about it.
 
-``System`` bundles a compiled ``energy_grad(x, lam, grad_out) -> U`` (see
-``neqsim._numba.abi``) with its dimension, number of controls, and, where they exist,
-exact equilibrium samplers and free energies that the tests and ``validate`` compare to.
-Users build their own with :func:`from_functions` (or the :func:`potential` decorator);
-the built-ins (:mod:`.builtin`) use exactly the same mechanism.
+``System`` bundles a potential ``energy_grad(x, lam, grad_out) -> U`` (a numba-compilable
+Python function: U returned, dU/dx written into ``grad_out``) with its dimension, number
+of controls, and, where they exist, exact equilibrium samplers and free energies that
+the tests and ``validate`` compare to. The kernels inline the potential
+(:mod:`neqsim._numba.specialize`). Users build their own with :func:`from_functions` (or
+the :func:`potential` decorator); the built-ins (:mod:`.builtin`) use exactly the same
+mechanism.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import numba
 import numpy as np
 from numba import njit
 
-from .._numba.abi import ENERGY_GRAD_SIG, evaluate, pointer_adapter
+from .._numba.specialize import KernelSpec, specialized_kernel
+from . import evaluate_kernel
 
 __all__ = ["System", "Gaussian", "from_functions", "potential", "fingerprint"]
 
@@ -34,8 +37,8 @@ class Gaussian:
 class System:
     """A potential energy U(x, lam) over x in R^dim and controls lam in R^n_controls.
 
-    Parameters are the compiled ``energy_grad`` function, ``dim`` and ``n_controls``.
-    Optional callables give exact results: ``exact_equilibrium(lam, beta)`` returns a
+    Parameters are the potential ``energy_grad`` (a Python function or a numba
+    dispatcher), ``dim`` and ``n_controls``. Optional callables give exact results: ``exact_equilibrium(lam, beta)`` returns a
     :class:`Gaussian` (or None) and ``exact_free_energy(lam, beta)`` returns F(lam) =
     -log Z(lam) / beta (or None).
     """
@@ -45,10 +48,15 @@ class System:
                  exact_sampler=None):
         if int(dim) < 1 or int(n_controls) < 1:
             raise ValueError(f"dim and n_controls must be >= 1, got {dim}, {n_controls}")
-        self._energy_grad = energy_grad
+        if isinstance(energy_grad, numba.core.dispatcher.Dispatcher):
+            self._potential = energy_grad
+        elif callable(energy_grad):
+            # a lazy dispatcher: nothing compiles here, and it pickles by value
+            self._potential = njit(energy_grad)
+        else:
+            raise TypeError(f"energy_grad must be a function, got {type(energy_grad).__name__}")
         self.dim = int(dim)
         self.n_controls = int(n_controls)
-        self._kernel_fn = None
         self.name = name
         self.control_names = tuple(control_names or (f"lam{j}" for j in range(self.n_controls)))
         if len(self.control_names) != self.n_controls:
@@ -68,17 +76,41 @@ class System:
 
     @property
     def energy_grad(self):
-        """The compiled ``energy_grad(x, lam, grad_out) -> U`` (a lazily compiled
-        built-in is compiled, or loaded from numba's cache, on first access)."""
-        eg = self._energy_grad
-        return getattr(eg, "dispatcher", eg)
+        """The potential, ``energy_grad(x, lam, grad_out) -> U`` (a numba dispatcher,
+        compiled on first call); the kernels inline its Python function."""
+        return self._potential
 
     @property
-    def kernel_function(self):
-        """The pointer adapter the kernels call (compiled on first use)."""
-        if self._kernel_fn is None:
-            self._kernel_fn = pointer_adapter(self.energy_grad, self.dim, self.n_controls)
-        return self._kernel_fn
+    def potential(self):
+        """What the kernels inline: the potential's dispatcher."""
+        return self._potential
+
+    def kernel_label(self):
+        return self.name
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_evaluator", None)  # compiled code: rebuilt (or loaded) where needed
+        return state
+
+    def evaluator(self):
+        """The kernel behind :meth:`evaluate` (potential inlined, cached on disk)."""
+        kern = self.__dict__.get("_evaluator")
+        if kern is None:
+            kern = self._evaluator = specialized_kernel(KernelSpec(
+                evaluate_kernel.evaluate_kernel, {"D": self.dim, "M": self.n_controls},
+                potentials={"potential": self._potential}, label=f"{self.name}/energy"))
+        return kern
+
+    def evaluate(self, x, lam):
+        """(U, grad U) at the rows of a C-contiguous (n, dim) float64 array ``x`` and
+        one control vector ``lam``, by the cached specialized kernel."""
+        kern = self.evaluator()
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        u = np.empty(x.shape[0])
+        g = np.empty((x.shape[0], self.dim))
+        kern(x, np.ascontiguousarray(lam, dtype=np.float64), u, g)
+        return u, g
 
     def __repr__(self):
         return (f"System({self.name!r}, dim={self.dim}, controls={self.control_names}"
@@ -93,11 +125,11 @@ class System:
 
     def energy(self, x, lam):
         """U(x, lam) for an (n, dim) array (or (n,) when dim == 1) of configurations."""
-        return evaluate(self.kernel_function, self._x(x), self._lam(lam))[0]
+        return self.evaluate(self._x(x), self._lam(lam))[0]
 
     def gradient(self, x, lam):
         """dU/dx, shape (n, dim)."""
-        return evaluate(self.kernel_function, self._x(x), self._lam(lam))[1]
+        return self.evaluate(self._x(x), self._lam(lam))[1]
 
     def _x(self, x):
         x = np.asarray(x, dtype=np.float64)
@@ -129,8 +161,9 @@ class System:
         return None
 
 
-def _compile_energy_grad(energy, gradient):
-    """Join separate energy(x, lam) and gradient(x, lam, out) into the kernel convention."""
+def _join(energy, gradient):
+    """Join separate energy(x, lam) and gradient(x, lam, out) into the kernel convention
+    (the kernels inline both)."""
     e = energy if isinstance(energy, numba.core.dispatcher.Dispatcher) else njit(energy)
     g = gradient if isinstance(gradient, numba.core.dispatcher.Dispatcher) else njit(gradient)
 
@@ -138,7 +171,7 @@ def _compile_energy_grad(energy, gradient):
         g(x, lam, out)
         return e(x, lam)
 
-    return njit(ENERGY_GRAD_SIG)(energy_grad)
+    return njit(energy_grad)
 
 
 def from_functions(energy, gradient=None, *, dim=1, n_controls=1, name=None,
@@ -155,12 +188,12 @@ def from_functions(energy, gradient=None, *, dim=1, n_controls=1, name=None,
         if energy is not None or gradient is not None:
             raise TypeError("pass either energy and gradient, or energy_grad, not both")
         f = energy_grad.py_func if hasattr(energy_grad, "py_func") else energy_grad
-        eg = njit(ENERGY_GRAD_SIG)(f)
+        eg = njit(f)
         default_name = getattr(f, "__name__", "system")
     else:
         if energy is None or gradient is None:
             raise TypeError("from_functions needs energy and gradient (or energy_grad=)")
-        eg = _compile_energy_grad(energy, gradient)
+        eg = _join(energy, gradient)
         default_name = getattr(energy, "__name__", "system")
     return System(eg, dim, n_controls, name=name or default_name, control_names=control_names,
                   exact_free_energy=free_energy)
@@ -183,6 +216,5 @@ def fingerprint(system, protocol):
     energies = np.empty((len(lams), N_PROBES))
     grads = np.empty((len(lams), N_PROBES, system.dim))
     for i, lam in enumerate(lams):
-        energies[i], grads[i] = evaluate(system.kernel_function, x,
-                                         np.ascontiguousarray(lam, dtype=np.float64))
+        energies[i], grads[i] = system.evaluate(x, np.ascontiguousarray(lam, dtype=np.float64))
     return {"fingerprint_energy": energies, "fingerprint_gradient": grads}
