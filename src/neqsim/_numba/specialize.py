@@ -22,8 +22,8 @@ fast-math), so the numbers are the same as without it.
 from __future__ import annotations
 
 import contextlib
+import enum
 import hashlib
-import marshal
 import os
 import sys
 import threading
@@ -71,7 +71,13 @@ def _value_key(v, h, memo, depth):
         _function_key(v, h, memo, depth + 1)
     elif isinstance(v, pytypes.ModuleType):
         h.update(f"module:{v.__name__};".encode())
-    elif isinstance(v, (type, np.dtype, numba.types.Type)):
+    elif isinstance(v, enum.Enum):
+        h.update(f"enum:{type(v).__module__}.{type(v).__qualname__}.{v.name}={v.value!r};"
+                 .encode())
+    elif isinstance(v, type) and issubclass(v, enum.Enum):
+        h.update(f"enumtype:{v.__qualname__}:{[(m.name, m.value) for m in v]!r};".encode())
+    elif isinstance(v, (np.dtype, numba.types.Type)) or (
+            isinstance(v, type) and v.__module__.startswith(("builtins", "numpy", "numba"))):
         h.update(f"type:{v!r};".encode())
     elif hasattr(v, "dispatcher") and hasattr(v, "py_func"):  # a LazyKernel
         _function_key(v.py_func, h, memo, depth + 1)
@@ -87,12 +93,27 @@ def _names(code):
     return names
 
 
+def _code_key(code, h):
+    """The parts of a code object that determine what it computes: bytecode, constants
+    (nested code recursively), names. (Not ``marshal.dumps``: its bytes depend on
+    reference counts, which compiling a function changes; nor line numbers.)"""
+    h.update(code.co_code)
+    h.update(repr((code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount,
+                   code.co_flags, code.co_names, code.co_varnames, code.co_freevars,
+                   code.co_cellvars)).encode())
+    for c in code.co_consts:
+        if isinstance(c, pytypes.CodeType):
+            _code_key(c, h)
+        else:
+            h.update(f"{type(c).__name__}:{c!r};".encode())
+
+
 def _function_key(fn, h, memo, depth):
     if id(fn) in memo:
         h.update(f"ref:{memo[id(fn)]};".encode())
         return
     memo[id(fn)] = len(memo)
-    h.update(marshal.dumps(fn.__code__))
+    _code_key(fn.__code__, h)
     h.update(repr(fn.__defaults__).encode())
     for cell in fn.__closure__ or ():
         _value_key(cell.cell_contents, h, memo, depth)
@@ -133,41 +154,48 @@ def _is_inlinable(v):
                                          and not v.__module__.startswith(_SKIP_MODULES))
 
 
-def inline_copy(fn, _memo=None):
+_INLINED = {}
+
+
+def inline_copy(fn):
     """An ``inline="always"`` numba copy of ``fn`` (a Python function or a dispatcher),
     with the functions it calls (globals and closure values that are numba dispatchers
     or plain functions) replaced by inline copies too, recursively. Returns ``fn``
-    unchanged where that is impossible (a recursive function)."""
-    memo = {} if _memo is None else _memo
+    unchanged where that is impossible (recursion: numba cannot inline a function into
+    itself). One copy per function object and process."""
+    hit = _INLINED.get(id(fn))
+    if hit is not None and hit[0] is fn:
+        return hit[1]
+    try:
+        out = _inline(fn, {})
+    except RecursionError:
+        out = fn
+    _INLINED[id(fn)] = (fn, out)
+    return out
+
+
+def _inline(fn, memo):
     py = fn.py_func if isinstance(fn, Dispatcher) else fn
     if not isinstance(py, pytypes.FunctionType):
         return fn
     if id(py) in memo:
-        got = memo[id(py)]
-        if got is None:  # recursion: numba cannot inline a function into itself
+        if memo[id(py)] is None:  # still being copied: a recursive call
             raise RecursionError
-        return got
+        return memo[id(py)]
     memo[id(py)] = None
-    try:
-        glb = dict(py.__globals__)
-        for name in _names(py.__code__):
-            v = glb.get(name)
-            if _is_inlinable(v):
-                glb[name] = inline_copy(v, memo)
-        cells = None
-        if py.__closure__:
-            cells = tuple(pytypes.CellType(inline_copy(c.cell_contents, memo)
-                                           if _is_inlinable(c.cell_contents)
-                                           else c.cell_contents) for c in py.__closure__)
-        new = pytypes.FunctionType(py.__code__, glb, py.__name__, py.__defaults__, cells)
-        new.__qualname__ = py.__qualname__
-        new.__module__ = py.__module__
-        out = numba.njit(inline="always")(new)
-    except RecursionError:
-        if _memo is not None:
-            raise
-        return fn
-    memo[id(py)] = out
+    glb = dict(py.__globals__)
+    for name in _names(py.__code__):
+        if _is_inlinable(glb.get(name)):
+            glb[name] = _inline(glb[name], memo)
+    cells = None
+    if py.__closure__:
+        cells = tuple(pytypes.CellType(_inline(c.cell_contents, memo)
+                                       if _is_inlinable(c.cell_contents) else c.cell_contents)
+                      for c in py.__closure__)
+    new = pytypes.FunctionType(py.__code__, glb, py.__name__, py.__defaults__, cells)
+    new.__qualname__ = py.__qualname__
+    new.__module__ = py.__module__
+    out = memo[id(py)] = numba.njit(inline="always")(new)
     return out
 
 
@@ -248,13 +276,14 @@ class KernelSpec:
     is bound to the global ``potential`` as an inline copy and keyed by its dependencies."""
 
     def __init__(self, template, constants, *, potentials=None, source=None, name=None,
-                 label="kernel"):
+                 label="kernel", vectorize=True):
         self.template = template
         self.constants = dict(constants)
         self.potentials = dict(potentials or {})
         self.source = source
         self.name = name or template.__name__
         self.label = label
+        self.vectorize = vectorize
 
     def key(self):
         """Hex key of the compiled code, or None if a potential cannot be keyed."""
@@ -262,10 +291,12 @@ class KernelSpec:
         h.update(f"neqsim {SOURCE_HASH} numba {numba.__version__} {self.name};".encode())
         h.update(repr(sorted((k, repr(v)) for k, v in self.constants.items())).encode())
         h.update((self.source or "").encode())
-        h.update(marshal.dumps(self.template.__code__))
+        _code_key(self.template.__code__, h)
         for slot, fn in sorted(self.potentials.items()):
             k = function_key(fn)
-            if k is None:
+            if k is None or inline_copy(fn) is fn:
+                # not keyable, or not inlinable (recursion: the kernel then calls the
+                # potential, and numba cannot reload such code from its cache reliably)
                 return None
             h.update(f"{slot}:{k};".encode())
         return h.hexdigest()[:32]
@@ -290,13 +321,13 @@ class SpecializedKernel:
     """A compiled specialized kernel: compiled (or loaded from the disk cache) on first
     call, for the argument types of that call."""
 
-    def __init__(self, spec):
+    def __init__(self, spec, cache=True):
         self.spec = spec
         self.key = spec.key()
         py = spec.build()
         self.dispatcher = numba.njit(nogil=True, error_model="numpy")(py)
         self._cache = None
-        if self.key is not None:
+        if self.key is not None and cache:
             self._cache = _KeyedCache(py, os.path.join(cache_root(), self.key), self.key,
                                       spec.name)
             self.dispatcher._cache = self._cache
@@ -319,7 +350,7 @@ class SpecializedKernel:
             sig = tuple(numba.typeof(a) for a in args)
             t = time.perf_counter()
             misses = sum(self.dispatcher._cache_misses.values())
-            with vectorizing():
+            with (vectorizing() if self.spec.vectorize else contextlib.nullcontext()):
                 self.dispatcher.compile(sig)
             self.compile_s = time.perf_counter() - t
             self.loaded_from_cache = sum(self.dispatcher._cache_misses.values()) == misses \

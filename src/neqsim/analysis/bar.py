@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.optimize import brentq
 from scipy.special import expit, logsumexp
 
 from ._common import Estimate, as_work, bootstrap, warn_unreliable, fp_local
@@ -55,6 +54,7 @@ def bar_reduced(wf, wr):
         return lo
     if s_hi == 0.0:
         return hi
+    from scipy.optimize import brentq  # here: scipy.optimize is slow to import
     root, info = brentq(_score, lo, hi, args=(wf, wr, m), xtol=1e-14, rtol=1e-15,
                         maxiter=500, full_output=True, disp=False)
     if not info.converged:

@@ -5,7 +5,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 from scipy.special import logsumexp
 
 from ._common import as_work, fp_local
@@ -148,6 +147,11 @@ def crooks(work_f, work_r, beta=None, *, bins=None, min_count=5):
             "log_ratio_error": np.sqrt(var), "counts_f": cf, "counts_r": cr,
             "density_f": cf / (nf * width), "density_r": cr / (nr * width), "used": ok}
     return CrooksCheck(beta, float(a), a_err, float(b), b_err, df, df_err, float(-b / a),
-                       crossing_hist, chi2, k - 1, float(stats.chi2.sf(chi2, k - 1)),
-                       chi2_free, float(stats.chi2.sf(chi2_free, k - 2)) if k > 2 else math.nan,
+                       crossing_hist, chi2, k - 1, float(_chi2_sf(chi2, k - 1)),
+                       chi2_free, float(_chi2_sf(chi2_free, k - 2)) if k > 2 else math.nan,
                        k, plot)
+
+
+def _chi2_sf(x, dof):
+    from scipy import stats  # here: scipy.stats costs ~0.3 s to import
+    return stats.chi2.sf(x, dof)

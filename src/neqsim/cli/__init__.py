@@ -39,6 +39,9 @@ def _threads(args, executor):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    if argv[:1] == ["bench"] and not {"-h", "--help"} & set(argv[1:2]):
+        return _bench(argv[1:])
     args = build_parser().parse_args(argv)
     from ..storage.runfile import RunFileError
     try:
@@ -69,8 +72,7 @@ def main(argv=None):
         elif args.command == "validate":
             return _validate(args)
         elif args.command == "bench":
-            import importlib
-            importlib.import_module(f"neqsim.bench.{args.which}").main(args.rest)
+            return _bench(args.rest)
     except (RunFileError, ValueError, FileExistsError, RuntimeError, OSError) as e:
         print(f"neqsim {args.command}: error: {e}", file=sys.stderr)
         for note in getattr(e, "__notes__", ()):  # e.g. how to resume a broken run
@@ -79,6 +81,21 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted; committed results are safe in the file", file=sys.stderr)
         return 130
+    return 0
+
+
+def _bench(rest):
+    """``neqsim bench [engine|integrators|ais] OPTIONS`` (its options are its own)."""
+    from ..bench.engine import main as bench
+    rest = list(rest)
+    which = rest.pop(0) if rest and rest[0] in ("engine", "integrators", "ais") else "engine"
+    if which != "engine" and not any(r.startswith("--workloads") for r in rest):
+        rest += ["--workloads", "W1,W2" if which == "integrators" else "W3"]
+    try:
+        bench(rest)
+    except ValueError as e:
+        print(f"neqsim bench: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -8,7 +8,7 @@ __all__ = ["build_parser"]
 _EPILOG = """examples:
   neqsim run dragged-trap         run a named example protocol (or a .toml/.json config)
   neqsim validate --quick         check the fluctuation theorems on exactly solvable cases
-  neqsim bench integrators        neqsim against NumPy on the same workload
+  neqsim bench                    neqsim against NumPy and the C SIMD limit (W1-W3)
   neqsim info forward.h5          what is in a run file, how far it got, is it complete
   neqsim resume forward.h5        continue an interrupted run to the same result
   neqsim run dragged-trap --workers 4
@@ -102,13 +102,19 @@ def build_parser():
     val.add_argument("--dt", type=float, default=0.1, help="its time step (default 0.1)")
     val.add_argument("--case", action="append", help="run only this case (repeatable)")
     val.add_argument("--seed", type=int, default=2026)
-    ben = sub.add_parser("bench", help="throughput against NumPy",
-                         description="Time neqsim against a vectorized NumPy version of the "
-                         "same workload (integrators: EM and BAOAB; ais: random-walk AIS).",
-                         epilog="example:\n  neqsim bench integrators --n-traj 20000",
+    ben = sub.add_parser("bench", help="throughput against NumPy and the C SIMD limit",
+                         description="Time neqsim's default path against NumPy and, when "
+                         "../shared/perf-reference and a C compiler\nare present, the C "
+                         "SIMD limit, on W1 (EM dragged trap), W2 (BAOAB double well), W3 "
+                         "(AIS\nrandom walk, d = 10), in one run; ratios, and compile and "
+                         "cache-load times. Options: see\nneqsim bench engine --help.",
+                         epilog="examples:\n  neqsim bench\n  neqsim bench --workloads W1 "
+                         "--runs 3\n  neqsim bench integrators   (W1 and W2)\n  neqsim "
+                         "bench ais           (W3)",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    ben.add_argument("which", choices=["integrators", "ais"], help="which benchmark")
-    ben.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
+    ben.add_argument("rest", nargs=argparse.REMAINDER, metavar="[WHICH] OPTIONS",
+                     help="engine (all workloads, default), integrators (W1, W2) or ais "
+                     "(W3), then the benchmark's options")
     return p
 
 

@@ -261,3 +261,8 @@ def _execute(job, sink, plan):
                 n_done = b
     finally:
         bar.close()
+    kern = getattr(advance, "kernel", None)
+    if kern is not None and getattr(kern, "compile_s", None) is not None:
+        sink.info["kernel"] = {"name": kern.spec.label, "key": kern.key,
+                               "from_cache": bool(kern.loaded_from_cache),
+                               "compile_s": round(kern.compile_s, 3)}

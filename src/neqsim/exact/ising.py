@@ -17,7 +17,6 @@ import functools
 import math
 
 import numpy as np
-from scipy import integrate
 from scipy.special import logsumexp
 
 __all__ = ["chain_log_z", "torus_log_z", "torus_bonds", "bonds_log_z",
@@ -306,6 +305,7 @@ def onsager_log_z_per_site(K):
     def integrand(phi):
         return math.log(0.5 * (1.0 + math.sqrt(max(0.0, 1.0 - (kap * math.sin(phi)) ** 2))))
 
+    from scipy import integrate
     val, _ = integrate.quad(integrand, 0.0, math.pi, points=[0.5 * math.pi], epsabs=1e-14,
                             epsrel=1e-13, limit=200)
     log_2cosh = 2.0 * K + math.log1p(math.exp(-4.0 * K))

@@ -99,7 +99,8 @@ class System:
         if kern is None:
             kern = self._evaluator = specialized_kernel(KernelSpec(
                 evaluate_kernel.evaluate_kernel, {"D": self.dim, "M": self.n_controls},
-                potentials={"potential": self._potential}, label=f"{self.name}/energy"))
+                potentials={"potential": self._potential}, label=f"{self.name}/energy",
+                vectorize=False))
         return kern
 
     def evaluate(self, x, lam):
