@@ -38,6 +38,17 @@ def z_score(estimate, error, exact):
     return (estimate - exact) / error if error > 0 else np.inf * np.sign(estimate - exact)
 
 
+_VERDICTS = {
+    "PASS": "PASS: agrees with the exact value (|z| < 4)",
+    "FAIL": "FAIL: disagrees (|z| >= 4)",
+    "not judged: unreliable": "not judged: the estimator's own diagnostics say its error "
+                              "bar cannot be trusted (too few effective samples)",
+    "biased (expected)": "biased (expected): an estimator with a known bias, and it shows",
+    "bias < noise": "bias < noise: its known bias is below the statistical error here",
+    "holds": "holds: the bound is not violated by more than 4 standard errors",
+}
+
+
 class Table:
     """A results table: one row per estimate, with its standard error, the exact value
     (or bound) it is compared with, the z-score and a status.
@@ -76,7 +87,7 @@ class Table:
         if biased:
             status = "biased (expected)" if abs(z) >= self.z_max else "bias < noise"
         else:
-            status = "UNRELIABLE" if not reliable else \
+            status = "not judged: unreliable" if not reliable else \
                 ("PASS" if abs(z) < self.z_max else "FAIL")
         self.rows.append((name, estimate, error, exact, z, status))
 
@@ -101,14 +112,17 @@ class Table:
                           status))
 
     def print(self):
-        """Print the header, a rule and the rows."""
-        header = (f"{'quantity':<{self.name_width}} {'estimate':>{self.estimate_width}} "
-                  f"{self.exact_label:>{self.exact_width}} {'z':>{self.z_width}}  status")
+        """Print the header, a rule, the rows, and what the verdicts mean."""
+        header = (f"{'quantity':<{self.name_width}} {'estimate +- s.e.':>{self.estimate_width}} "
+                  f"{self.exact_label:>{self.exact_width}} {'z':>{self.z_width}}  verdict")
         print(header)
         print("-" * len(header))
         for name, est, err, exact, z, status in self.rows:
             print(f"{name:<{self.name_width}} {est:>10.4f} +- {err:{self.error_format}} "
                   f"{exact:>{self.exact_width}.4f} {z:>{self.z_width}.2f}  {status}")
+        seen = {row[5] for row in self.rows}
+        print(f"z = (estimate - {self.exact_label}) / s.e.; " + "; ".join(
+            text for key, text in _VERDICTS.items() if key in seen))
 
 
 def save_figure(fig, path, dpi=120):

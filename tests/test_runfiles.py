@@ -279,7 +279,7 @@ def test_bad_files_give_one_clear_error(tmp_path):
         nq.open_run(newer)
     with pytest.raises(nq.RunFileError, match="already complete"):
         nq.resume(good)
-    with pytest.raises(nq.RunFileError, match="good.h5: exists; pass overwrite=True"):
+    with pytest.raises(nq.RunFileError, match="good.h5: exists; to replace it pass overwrite=True"):
         nq.simulate(system, proto, integ, n_traj=10, seed=1, out=good)
     with pytest.raises(ValueError, match="pass out="):
         nq.simulate(system, proto, integ, n_traj=10, seed=1, resume=True)

@@ -14,25 +14,31 @@ systems, protocols -> dynamics -> engine -> storage -> analysis, with sampling (
 targets, exact results, validation and the CLI on top. Importing neqsim compiles
 nothing: every kernel is compiled (or loaded from numba's cache) on first use.
 """
-from ._numba import cache as _cache  # noqa: F401  (must precede every cached kernel)
+from . import (
+           _numba,  # noqa: F401  (first: it installs the kernel cache locator)
+           analysis,
+           exact,
+           ising,
+           protocols,
+           systems,
+           targets,
+           testsystems,  # the 0.1.0 name of nq.targets
+)
 from ._version import __version__
-from . import analysis, exact, protocols, systems, targets
-from .dynamics import mcmc as kernels
 from .dynamics import GHMC, MALA, EulerMaruyama, Integrator, Langevin, VelocityVerlet
+from .dynamics import mcmc as kernels
 from .engine.block import IntegrationError
 from .engine.driver import resume, simulate
 from .engine.initial import Equilibrate
 from .engine.options import Execution, Record
-from .protocols import Protocol
-from .protocols import schedules
+from .protocols import Protocol, schedules
 from .sampling import AISResult, LogDensity, ais, log_density
 from .storage import Run, RunFileError, open_run
 from .systems import System, from_functions, potential
-from . import ising
-from . import testsystems  # the 0.1.0 name of nq.targets
+from .systems.checks import PotentialError
 
 __all__ = ["simulate", "resume", "open_run", "Run", "RunFileError", "IntegrationError",
-           "System", "from_functions", "potential", "Protocol", "Equilibrate", "Record",
+           "System", "from_functions", "potential", "PotentialError", "Protocol", "Equilibrate", "Record",
            "Execution", "Integrator", "EulerMaruyama", "MALA", "Langevin", "GHMC",
            "VelocityVerlet", "ais", "AISResult", "log_density", "LogDensity", "systems",
            "protocols", "schedules", "kernels", "analysis", "targets", "testsystems",

@@ -9,7 +9,13 @@ functions (:mod:`neqsim.exact.ising`), in one namespace.
 """
 from .dynamics.spinflip import SpinFlip
 from .exact.ising import chain_log_z, torus_log_z
-from .systems.ising import ENUMERATE_MAX_SITES, Lattice, enumerate_log_z, ising, neighbor_table
+from .systems.ising import (
+           ENUMERATE_MAX_SITES,
+           Lattice,
+           enumerate_log_z,
+           ising,
+           neighbor_table,
+)
 
 __all__ = ["ising", "Lattice", "SpinFlip", "neighbor_table", "chain_log_z", "torus_log_z",
            "enumerate_log_z", "ENUMERATE_MAX_SITES"]

@@ -276,7 +276,7 @@ class KernelSpec:
     is bound to the global ``potential`` as an inline copy and keyed by its dependencies."""
 
     def __init__(self, template, constants, *, potentials=None, source=None, name=None,
-                 label="kernel", vectorize=True):
+                 label="kernel", vectorize=True, checks=()):
         self.template = template
         self.constants = dict(constants)
         self.potentials = dict(potentials or {})
@@ -284,6 +284,7 @@ class KernelSpec:
         self.name = name or template.__name__
         self.label = label
         self.vectorize = vectorize
+        self.checks = list(checks)  # run before a compile (not before a cache load)
 
     def key(self):
         """Hex key of the compiled code, or None if a potential cannot be keyed."""
@@ -347,6 +348,9 @@ class SpecializedKernel:
         with self._lock:
             if self._ready:
                 return
+            if self.will_compile:
+                for check in self.spec.checks:
+                    check()
             sig = tuple(numba.typeof(a) for a in args)
             t = time.perf_counter()
             misses = sum(self.dispatcher._cache_misses.values())

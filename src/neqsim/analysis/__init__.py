@@ -12,12 +12,18 @@ cannot support them; bad input (NaN) raises instead of giving a plausible number
     lz = nq.analysis.ais_log_z(log_weights)                # AIS log Z
 """
 from ._common import Estimate, UnreliableEstimateWarning, as_work
-from .logz import ais_log_z, ess_curve
 from .bar import bar, overlap
 from .crooks import CrooksCheck, crooks
-from .dissipation import (BoundCheck, binary_entropy, dissipation, erasure_bound, landauer,
-                          shannon_entropy)
+from .dissipation import (
+    BoundCheck,
+    binary_entropy,
+    dissipation,
+    erasure_bound,
+    landauer,
+    shannon_entropy,
+)
 from .exp import cumulant, jarzynski
+from .logz import ais_log_z, ess_curve
 
 __all__ = ["Estimate", "UnreliableEstimateWarning", "as_work", "jarzynski", "cumulant", "bar",
            "overlap", "crooks", "CrooksCheck", "ais_log_z", "ess_curve", "dissipation",

@@ -6,7 +6,8 @@ import math
 import numpy as np
 from scipy.special import expit, logsumexp
 
-from ._common import Estimate, as_work, bootstrap, warn_unreliable, fp_local
+from .._keywords import suggest_keywords
+from ._common import Estimate, as_work, bootstrap, fp_local, warn_unreliable
 from .exp import exp_reduced
 
 __all__ = ["bar", "bar_reduced", "overlap"]
@@ -117,6 +118,7 @@ def overlap(wf, wr, df):
     return float(min(max(2.0 - o_aa - o_bb, 0.0), 1.0))
 
 
+@suggest_keywords
 @fp_local
 def bar(work_f, work_r, beta=None, *, n_bootstrap=200, confidence=0.95, seed=0,
         min_overlap=MIN_OVERLAP, warn=True):

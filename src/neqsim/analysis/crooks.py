@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp
 
+from .._keywords import suggest_keywords
 from ._common import as_work, fp_local
 
 __all__ = ["crooks", "CrooksCheck"]
@@ -17,9 +18,12 @@ class CrooksCheck:
     """Result of :func:`crooks`. The fit of r(W) = log P_F(W) / P_R(-W) = a W + b should
     give slope a = beta and intercept b = -beta dF; the histograms cross at W = dF.
 
-    ``slope``/``slope_error``, ``intercept``/``intercept_error``: free weighted linear fit.
-    ``delta_f``/``delta_f_error``: dF from the fit with the slope fixed at beta (the
-    weighted mean of W - r/beta); ``crossing``: where the fitted line crosses zero
+    Like every result: ``value`` +- ``std_error`` (dF from the fit with the slope fixed at
+    beta, the weighted mean of W - r/beta; also ``delta_f``/``delta_f_error``), ``ci``,
+    ``reliable`` (False, with the reason in ``warnings``, when the chi-square test says
+    the data contradict the Crooks line), ``diagnostics``.
+    ``slope``/``slope_std_error``, ``intercept``/``intercept_std_error``: free weighted
+    linear fit (``slope_error``/``intercept_error`` are 0.1.0's names). ``crossing``: where the fitted line crosses zero
     (= -b/a), and ``crossing_histogram``: where the binned log ratio changes sign
     (linear interpolation; NaN if it does not). ``chi2``, ``dof``, ``p_value``:
     goodness of fit of the Crooks line with slope beta (a small p-value means the data
@@ -46,6 +50,53 @@ class CrooksCheck:
     n_bins_used: int
     plot: dict = field(default_factory=dict, repr=False)
 
+    # the vocabulary of every result (as Estimate): value, std_error, ci, reliable,
+    # warnings, diagnostics; the value is dF from the line with slope beta
+    MIN_P = 1e-3  # a fit with a smaller chi-square p-value says the data contradict Crooks
+
+    @property
+    def value(self):
+        return self.delta_f
+
+    @property
+    def std_error(self):
+        return self.delta_f_error
+
+    @property
+    def ci(self):
+        return (math.nan, math.nan)  # no bootstrap: see std_error
+
+    @property
+    def slope_std_error(self):
+        return self.slope_error
+
+    @property
+    def intercept_std_error(self):
+        return self.intercept_error
+
+    @property
+    def warnings(self):
+        out = []
+        if not self.p_value >= self.MIN_P:
+            out.append(f"the log ratio deviates from beta (W - dF): chi2/dof = "
+                       f"{self.chi2:.1f}/{self.dof}, p = {self.p_value:.2g}")
+        if not math.isfinite(self.delta_f):
+            out.append("too little overlap of P_F(W) and P_R(-W) to fit")
+        return tuple(out)
+
+    @property
+    def reliable(self):
+        return not self.warnings
+
+    @property
+    def diagnostics(self):
+        return {"slope": self.slope, "slope_std_error": self.slope_error,
+                "intercept": self.intercept, "intercept_std_error": self.intercept_error,
+                "crossing": self.crossing, "crossing_histogram": self.crossing_histogram,
+                "chi2": self.chi2, "dof": self.dof, "p_value": self.p_value,
+                "chi2_free": self.chi2_free, "p_value_free": self.p_value_free,
+                "n_bins_used": self.n_bins_used}
+
     def __getattr__(self, name):
         plot = self.__dict__.get("plot")
         if plot is not None and name in plot:
@@ -60,6 +111,7 @@ class CrooksCheck:
                 f"chi2/dof {self.chi2:.1f}/{self.dof}, p = {self.p_value:.3g}")
 
 
+@suggest_keywords
 @fp_local
 def crooks(work_f, work_r, beta=None, *, bins=None, min_count=5):
     """Binned check of Crooks' theorem P_F(W) / P_R(-W) = exp(beta (W - dF)).

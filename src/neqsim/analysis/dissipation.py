@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._keywords import suggest_keywords
 from ._common import as_work, fp_local
 
 __all__ = ["BoundCheck", "dissipation", "landauer", "shannon_entropy", "erasure_bound",
@@ -16,7 +17,8 @@ __all__ = ["BoundCheck", "dissipation", "landauer", "shannon_entropy", "erasure_
 class BoundCheck:
     """``value`` +- ``std_error`` checked against ``bound``: ``holds`` unless the value is
     below the bound by more than ``n_sigma`` standard errors (``margin``: (value - bound)
-    in standard errors)."""
+    in standard errors). ``ci``, ``reliable``, ``warnings``, ``diagnostics`` as for every
+    result."""
     name: str
     value: float
     std_error: float
@@ -33,11 +35,30 @@ class BoundCheck:
     def holds(self):
         return self.value >= self.bound - self.n_sigma * self.std_error
 
+    # the vocabulary of every result (as Estimate)
+    @property
+    def ci(self):
+        return (math.nan, math.nan)
+
+    @property
+    def warnings(self):
+        return () if math.isfinite(self.std_error) else ("no standard error",)
+
+    @property
+    def reliable(self):
+        return not self.warnings
+
+    @property
+    def diagnostics(self):
+        return {"bound": self.bound, "margin": self.margin, "holds": self.holds,
+                "n_sigma": self.n_sigma}
+
     def __str__(self):
         return (f"{self.name}: {self.value:.6g} +- {self.std_error:.3g} >= {self.bound:.6g}"
                 f" ({'holds' if self.holds else 'VIOLATED'}, margin {self.margin:.1f} sigma)")
 
 
+@suggest_keywords
 @fp_local
 def dissipation(work, delta_f, beta=None, *, n_sigma=4.0):
     """Second law: <W> - dF >= 0, checked on a sample of works done on the system.
@@ -78,6 +99,7 @@ def erasure_bound(success, beta=1.0):
     return (math.log(2.0) - binary_entropy(success)) / float(beta)
 
 
+@suggest_keywords
 @fp_local
 def landauer(heat, p_initial, p_final, beta=None, *, n_sigma=4.0):
     """Generalized Landauer bound: heat released to the bath, -<Q> (Q absorbed BY the

@@ -6,7 +6,8 @@ import math
 import numpy as np
 from scipy.special import log_ndtr, logsumexp
 
-from ._common import Estimate, as_work, bootstrap, warn_unreliable, fp_local
+from .._keywords import suggest_keywords
+from ._common import Estimate, as_work, bootstrap, fp_local, warn_unreliable
 
 __all__ = ["jarzynski", "exp_reduced", "cumulant"]
 
@@ -33,6 +34,7 @@ def cumulant(work, beta=None):
     return m - 0.5 * beta * v, se
 
 
+@suggest_keywords
 @fp_local
 def jarzynski(work, beta=None, *, n_bootstrap=200, confidence=0.95, seed=0,
               min_ess=MIN_ESS, warn=True):

@@ -1,6 +1,6 @@
 """Annealed importance sampling: log Z from log weights, with bounds from both directions.
 
-AIS is Jarzynski at beta = 1 with energies -log f_k (PHYSICS.md): a chain's log weight
+AIS is Jarzynski at beta = 1 with energies -log f_k (docs/physics.md): a chain's log weight
 is log w = -W, and <w> = Z_N / Z_0. Everything here estimates log(Z_N / Z_0) (log Z when
 f_0 is normalized).
 """
@@ -12,7 +12,8 @@ import os
 import numpy as np
 from scipy.special import logsumexp
 
-from ._common import Estimate, as_work, warn_unreliable, fp_local
+from .._keywords import suggest_keywords
+from ._common import Estimate, as_work, fp_local, warn_unreliable
 from .bar import bar
 from .exp import MIN_ESS, jarzynski
 
@@ -36,6 +37,7 @@ def log_weights_of(x, *, name="log_weights"):
     return lw
 
 
+@suggest_keywords
 @fp_local
 def ais_log_z(log_weights, *, log_weights_reverse=None, n_bootstrap=200, confidence=0.95,
               seed=0, min_ess=MIN_ESS, warn=True):

@@ -18,9 +18,9 @@ import os
 import numpy as np
 
 from ._common import as_work
-from .logz import ess_curve
 from .crooks import CrooksCheck, crooks
 from .exp import MIN_ESS, jarzynski
+from .logz import ess_curve
 from .report import exact_delta_f
 
 __all__ = ["work_histograms", "crooks_plot", "running_estimate", "ess_plot", "report"]

@@ -63,7 +63,11 @@ class Report:
     exact: float | None = None
 
     def text(self):
-        return "\n".join(self.header + [""] + [format_rows(self.rows), ""] + self.notes)
+        legend = ("z = (estimate - exact) / s.e. says whether an estimate agrees with the "
+                  "exact dF; 'reliable?' says whether the estimator's own diagnostics trust "
+                  "its error bar (not agreement)")
+        return "\n".join(self.header + [""] + [format_rows(self.rows), legend, ""]
+                         + self.notes)
 
 
 def analyze(fwd, rev=None, *, exact=None, n_bootstrap=200, names=None):
@@ -85,6 +89,8 @@ def analyze(fwd, rev=None, *, exact=None, n_bootstrap=200, names=None):
     if rev is not None:
         header.append(f"reverse   {names[1]}: n_traj = {rev.n_traj}")
     header.append(f"beta      {fwd.beta:g} (kT = {fwd.kT:g})")
+    header.append("work      W_path, the path-ratio work of each trajectory (exact at any "
+                  "time step; equal to the protocol work W for Metropolized kernels)")
     header.append(f"exact dF  {exact:.6g} ({source})" if exact is not None else
                   "exact dF  unknown (pass --exact DF to compare with a known value)")
     for path, run in zip(names, (fwd, rev)):
@@ -98,13 +104,13 @@ def analyze(fwd, rev=None, *, exact=None, n_bootstrap=200, names=None):
     return Report(header, rows, notes, exact)
 
 
-def _row(quantity, value=None, se=None, ci=None, exact=None, status="ok"):
+def _row(quantity, value=None, se=None, ci=None, exact=None, status="yes"):
     return {"quantity": quantity, "value": value, "se": se, "ci": ci, "exact": exact,
             "status": status}
 
 
 def _status(est):
-    return "ok" if est.reliable else "UNRELIABLE: " + est.warnings[0]
+    return "yes" if est.reliable else "UNRELIABLE: " + est.warnings[0]
 
 
 def estimate_rows(fwd, rev, exact, n_boot):
@@ -178,7 +184,7 @@ def estimate_rows(fwd, rev, exact, n_boot):
         se = math.hypot(d.std_error, best_se)
         margin = d.value / se if se > 0 else math.copysign(math.inf, d.value)
         ok = d.value >= -d.n_sigma * se
-        rows.append(_row(quantity, d.value, se, None, None, "ok" if ok else
+        rows.append(_row(quantity, d.value, se, None, None, "holds" if ok else
                          f"VIOLATED: {-margin:.1f} standard errors below 0"))
     return rows, notes
 
@@ -188,19 +194,19 @@ def _cumulant_status(w, beta, se):
     cumulant is significantly nonzero (3 sigma under a Gaussian null, Var k3 = 6 k2^3 / n)
     and its term exceeds the standard error."""
     if w.size < 3 or not np.all(np.isfinite(w)):
-        return "ok"
+        return "yes"
     k2, k3 = stats.kstat(w, 2), stats.kstat(w, 3)
     term = beta * beta * k3 / 6.0
     if abs(k3) > 3.0 * (6.0 * k2 ** 3 / w.size) ** 0.5 and abs(term) > se:
         return (f"UNRELIABLE: the work is not Gaussian: the neglected term beta^2 k3 / 6 = "
                 f"{term:.3g} exceeds the standard error")
-    return "ok"
+    return "yes"
 
 
 def _crooks_status(chi2, dof, p, what):
     if p < _MIN_P:
         return f"UNRELIABLE: {what} (chi2/dof = {chi2:.1f}/{dof}, p = {p:.2g})"
-    return "ok"
+    return "yes"
 
 
 def format_rows(rows):
@@ -208,7 +214,7 @@ def format_rows(rows):
     def num(x, fmt):
         return "-" if x is None else format(x, fmt)
 
-    lines = [("quantity", "estimate +- s.e.", "95% CI", "exact", "z", "status")]
+    lines = [("quantity", "estimate +- s.e.", "95% CI", "exact", "z", "reliable?")]
     for r in rows:
         v, se, ci, ex = r["value"], r["se"], r["ci"], r["exact"]
         est = "-" if v is None else format(v, ".6g") + (

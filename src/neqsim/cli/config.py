@@ -120,8 +120,10 @@ def _check(cfg, where):
 
 def build(cfg, where):
     """(system, protocol, integrator, run options) from a checked configuration."""
-    from .. import dynamics  # noqa: F401  (every integrator class registers its name)
-    from .. import protocols
+    from .. import (
+        dynamics,  # noqa: F401  (every integrator class registers its name)
+        protocols,
+    )
     from ..dynamics.base import Integrator
     from ..storage.runfile import integrator_from_spec
     from ..systems import BUILTINS, from_spec

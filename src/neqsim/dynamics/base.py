@@ -1,7 +1,7 @@
 """What every Markov kernel T_k shares: the base class, the kernel state, the call info.
 
 Every integrator targets pi_{lam_k}(x) ~ exp(-beta U(x, lam_k)) (with Maxwell-Boltzmann
-momenta for the underdamped ones) and reports, per trajectory (PHYSICS.md):
+momenta for the underdamped ones) and reports, per trajectory (docs/physics.md):
 
 * ``work`` W = sum_k [U(x_{k-1}, lam_k) - U(x_{k-1}, lam_{k-1})]  (switches);
 * ``heat`` Q: energy taken from the bath (configuration-only kernels: the change of U

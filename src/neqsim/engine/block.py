@@ -13,7 +13,8 @@ from .._numba import rng as _rng
 from ..dynamics.base import KernelState
 from . import initial_kernel
 
-__all__ = ["IntegrationError", "blowup_error", "start_block", "finals", "announce_compiles"]
+__all__ = ["IntegrationError", "blowup_error", "start_block", "finals", "announce_compiles",
+           "announce_compiles_for"]
 
 
 class IntegrationError(FloatingPointError):
@@ -28,12 +29,15 @@ class IntegrationError(FloatingPointError):
 def announce_compiles(job, advance):
     """One line on stderr when the kernels of this run are not compiled yet (a new
     potential or integrator: a few seconds, once; cached on disk afterwards)."""
-    kernels = [getattr(advance, "kernel", None), job.system.evaluator()]
+    announce_compiles_for(job.system, type(job.integrator).__name__, advance)
+
+
+def announce_compiles_for(system, integrator_name, advance):
+    kernels = [getattr(advance, "kernel", None), system.evaluator()]
     if any(getattr(k, "will_compile", False) for k in kernels):
         import sys
-        print(f"neqsim: compiling kernels for {job.system.name}/"
-              f"{type(job.integrator).__name__} (first use, cached afterwards)...",
-              file=sys.stderr, flush=True)
+        print(f"neqsim: compiling kernels for {system.name}/{integrator_name} (first use, "
+              "cached afterwards)...", file=sys.stderr, flush=True)
 
 
 def blowup_error(job, failed, a):

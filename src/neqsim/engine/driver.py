@@ -18,8 +18,15 @@ import numba
 
 from ..storage import runfile
 from ..storage.sink import MemorySink
+from ..systems.checks import PotentialError, check_gradient
 from ..systems.system import fingerprint
-from .block import IntegrationError, announce_compiles, blowup_error, finals, start_block
+from .block import (
+    IntegrationError,
+    announce_compiles,
+    blowup_error,
+    finals,
+    start_block,
+)
 from .initial import make_sampler
 from .job import Job, check_int
 from .options import split_keywords
@@ -69,6 +76,17 @@ def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
         results.
     """
     record, execution = split_keywords("simulate", record, execution, options)
+    if out is not None:  # before any work
+        runfile.check_output(out, overwrite=overwrite, resume=resume)
+    try:
+        return _simulate(system, protocol, integrator, n_traj, beta, seed, init, record, out,
+                         overwrite, resume, on_failure, execution)
+    except PotentialError as e:  # one short traceback, ending at the user's call
+        raise PotentialError(str(e)) from None
+
+
+def _simulate(system, protocol, integrator, n_traj, beta, seed, init, record, out,
+              overwrite, resume, on_failure, execution):
     job = Job.build(system, protocol, integrator, n_traj, beta=beta, seed=seed, init=init,
                     record_every=record.every, record_positions=record.positions,
                     on_failure=on_failure)
@@ -105,6 +123,13 @@ def resume(path, *, system=None, execution=None, **options):
     Returns the completed Run.
     """
     _, execution = split_keywords("resume", None, execution, options, allow_record=False)
+    try:
+        return _resume(path, system, execution)
+    except PotentialError as e:  # one short traceback, ending at the user's call
+        raise PotentialError(str(e)) from None
+
+
+def _resume(path, system, execution):
     path = os.fspath(path)
     config, arrays, marker = runfile.read_stored(path)
     if system is None and execution.system_factory is not None and \
@@ -156,6 +181,7 @@ class _Plan:
         self.n_threads = None if ex.n_threads is None else check_int("n_threads",
                                                                      ex.n_threads, 1)
         self.progress = wants_progress(ex.progress)
+        self.check_gradient = bool(ex.check_gradient)
         # the one-line "compiling kernels" notice: unless asked to be quiet
         self.announce = ex.progress is not False
         self.checkpoint_every = float(ex.checkpoint_every)
@@ -200,17 +226,28 @@ def _threads(n):
 
 def _execute(job, sink, plan):
     """Run every uncommitted trajectory of ``job`` into ``sink``."""
-    if plan.executor is not None:  # scale-out: the executor's workers compute the blocks
-        return plan.executor.execute(job, sink, plan)
+    t_start = time.perf_counter()
+    try:
+        _execute_blocks(job, sink, plan)
+    finally:
+        if sink.path is None:  # a run file keeps its own wall time, across resumes
+            sink.info["wall_time_s"] = time.perf_counter() - t_start
+
+
+def _execute_blocks(job, sink, plan):
     system, N = job.system, job.n_steps
     lam = job.protocol.values.copy()  # kernels take writable arrays (one signature)
+    advance = job.integrator.stepper(system, lam, job.beta, job.record_every)
+    if plan.announce:
+        announce_compiles(job, advance)
+    if plan.check_gradient and job.integrator.needs_gradient and not system.discrete:
+        check_gradient(system, job.protocol)
+    if plan.executor is not None:  # scale-out: the executor's workers compute the blocks
+        return plan.executor.execute(job, sink, plan)
     sampler = None
     if job.init_x0 is None:
         sampler, method = make_sampler(system, lam[0], job.beta, job.init)
         sink.info["init_method"] = method
-    advance = job.integrator.stepper(system, lam, job.beta, job.record_every)
-    if plan.announce:
-        announce_compiles(job, advance)
     n_done = sink.marker[0]
     bar = progress_bar(plan.progress, job.n_traj, n_done, system.name)
     try:

@@ -48,7 +48,9 @@ import uuid
 import numba
 import numpy as np
 
-from ..storage.shards import Shards, read as read_shard, remove as remove_shard, run_key
+from ..storage.shards import Shards, run_key
+from ..storage.shards import read as read_shard
+from ..storage.shards import remove as remove_shard
 from ..storage.shards import write as write_shard
 from ..systems.system import fingerprint
 from .block import IntegrationError, blowup_error, finals, start_block

@@ -8,10 +8,11 @@ single bit of the results. Both can also be given as the flat keywords of neqsim
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass
 
-__all__ = ["Record", "Execution", "split_keywords", "unknown_keyword"]
+from .._keywords import unknown_keyword
+
+__all__ = ["Record", "Execution", "split_keywords"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Execution:
     executor : a ``concurrent.futures.Executor`` computing blocks (docs/scale-out.md),
         with ``threads_per_worker``, ``system_factory`` and ``shard_dir`` as documented
         there.
+    check_gradient : before the first step, compare the potential's gradient with a finite
+        difference of its energy at fixed probe points (integrators that use it), and
+        raise naming the worst point.
     specialize : accepted for 0.1.0 scripts; the kernels are always specialized now.
     """
     n_threads: int | None = None
@@ -45,18 +49,12 @@ class Execution:
     threads_per_worker: int = 1
     system_factory: object = None
     shard_dir: object = "auto"
+    check_gradient: bool = True
     specialize: bool | None = None
 
 
 _RECORD_KEYS = {"record_every": "every", "record_positions": "positions"}
 _EXECUTION_KEYS = tuple(f.name for f in dataclasses.fields(Execution))
-
-
-def unknown_keyword(func, name, known):
-    """The TypeError for an unknown keyword, with the closest known one."""
-    close = difflib.get_close_matches(name, list(known), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(known))}"
-    return TypeError(f"{func}() got an unexpected keyword argument {name!r}{hint}")
 
 
 def split_keywords(func, record, execution, keywords, *, allow_record=True):

@@ -2,10 +2,20 @@
 (:mod:`.ising`), Gaussian and harmonic-trap results (:mod:`.gaussian`), and 1-D
 equilibrium densities by quadrature (:mod:`.quadrature`). Pure NumPy/SciPy: systems,
 targets, validation and tests all take their exact answers from here."""
-from .gaussian import (breathing_trap_delta_f, dragged_trap_work_mean,
-                       dragged_trap_work_variance, harmonic_free_energy)
-from .ising import (bonds_log_z, chain_log_z, independent_log_z, onsager_log_z_per_site,
-                    torus_enumerate_log_z, torus_log_z)
+from .gaussian import (
+                       breathing_trap_delta_f,
+                       dragged_trap_work_mean,
+                       dragged_trap_work_variance,
+                       harmonic_free_energy,
+)
+from .ising import (
+                       bonds_log_z,
+                       chain_log_z,
+                       independent_log_z,
+                       onsager_log_z_per_site,
+                       torus_enumerate_log_z,
+                       torus_log_z,
+)
 from .quadrature import grid_density
 
 __all__ = ["harmonic_free_energy", "breathing_trap_delta_f", "dragged_trap_work_mean",

@@ -1,4 +1,4 @@
-"""Exact results of harmonic traps (PHYSICS.md), in this package's signs.
+"""Exact results of harmonic traps (docs/physics.md), in this package's signs.
 
 U = k/2 |x - c|^2 in d dimensions at inverse temperature beta:
 F = -(d / (2 beta)) log(2 pi / (beta k)); changing k (breathing) gives

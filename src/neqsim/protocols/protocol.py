@@ -2,7 +2,7 @@
 
 Step k (k = 1..N) switches the controls from lam_{k-1} to lam_k at fixed configuration
 (protocol work) and then applies one Markov kernel that targets pi_{lam_k}
-(PHYSICS.md). Builders return a :class:`Protocol`; any (N+1, m) array works too.
+(docs/physics.md). Builders return a :class:`Protocol`; any (N+1, m) array works too.
 """
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ import numpy as np
 
 from .._numba import rng as _rng
 from ..dynamics.base import KernelState, TraceBuffers
+from ..engine.block import announce_compiles_for
+from ..engine.progress import progress_bar
 from ..protocols import schedules as _schedules
 from ..protocols.schedules import Adaptive
 
@@ -18,7 +20,7 @@ __all__ = ["adapt", "PILOT_SEED_OFFSET"]
 PILOT_SEED_OFFSET = 0x9E3779B97F4A7C15  # pilot chains never share streams with the run
 
 
-def adapt(system, proto, kernel, x, seed, iters, n_threads):
+def adapt(system, proto, kernel, x, seed, iters, n_threads, progress=None):
     """Adapt the schedule (thermodynamic length) and/or the step sizes on pilot chains.
 
     Temperatures are visited in order; at each, ``iters`` kernel calls run on the pilot
@@ -50,9 +52,13 @@ def adapt(system, proto, kernel, x, seed, iters, n_threads):
     old_threads = numba.get_num_threads()
     if n_threads:
         numba.set_num_threads(int(n_threads))
+    bar = progress_bar(progress, n_pts - 1, 0, "AIS pilot", unit="temperatures")
     try:
         advance = k_tmp.stepper(system, lam, 1.0, 0)
+        if progress is not False:
+            announce_compiles_for(system, type(kernel).__name__, advance)
         for k in range(1, n_pts):
+            bar.advance(1)
             if adapt:
                 eps[k] = eps[k - 1]
             if adaptive_schedule:
@@ -71,6 +77,7 @@ def adapt(system, proto, kernel, x, seed, iters, n_threads):
                     eps[k] = float(np.clip(eps[k] * math.exp(2.0 * (acc - kernel.target_acceptance)),
                                            1e-8, 1e8))
     finally:
+        bar.close()
         numba.set_num_threads(old_threads)
     if np.any(state.failed_step >= 0):
         raise FloatingPointError("pilot chains hit NaN/-inf energies; check the log densities")

@@ -1,6 +1,6 @@
 """Annealed importance sampling from a script: log normalizing constants with the engine.
 
-AIS is Jarzynski at beta = 1 with energies U(x, t) = -log f_t(x) (PHYSICS.md). ``ais``
+AIS is Jarzynski at beta = 1 with energies U(x, t) = -log f_t(x) (docs/physics.md). ``ais``
 builds that system from two log densities, runs the chains with ``simulate`` (same RNG,
 bookkeeping, run files), and estimates log(Z_N / Z_0) with
 :func:`neqsim.analysis.ais_log_z`:
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._keywords import suggest_keywords
 from ..analysis.logz import ais_log_z
 from ..dynamics.base import Integrator
 from ..dynamics.mcmc import MarkovKernel
@@ -33,6 +34,8 @@ from ..engine.driver import simulate
 from ..protocols import schedules as _schedules
 from ..protocols.protocol import Protocol, as_protocol
 from ..protocols.schedules import Adaptive
+from ..storage.runfile import check_output
+from ..systems.checks import short_traceback
 from ..systems.system import System
 from .adaptation import adapt
 from .density import LogDensity
@@ -100,6 +103,8 @@ def _initial_array(initial, n, dim, rng, what):
     return arr
 
 
+@suggest_keywords
+@short_traceback
 def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_chains,
         seed=None, path="likelihood", reverse_initial=None, out=None, overwrite=False,
         resume=False, record_every=0, progress=None, n_threads=None, specialize=None,
@@ -136,6 +141,10 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
                         "nq.ising.SpinFlip('glauber'))")
     if isinstance(n_chains, bool) or int(n_chains) != n_chains or n_chains < 1:
         raise ValueError(f"n_chains must be an integer >= 1, got {n_chains!r}")
+    if out is not None:  # before any work: a pilot can take minutes
+        check_output(out, overwrite=overwrite, resume=resume)
+        if reverse_initial is not None:
+            check_output(f"{out}.reverse.h5", overwrite=overwrite, resume=resume)
     n_chains = int(n_chains)
     if path not in ("likelihood", "geometric"):
         raise ValueError(f"path must be 'likelihood' or 'geometric', got {path!r}")
@@ -188,7 +197,7 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
         pilot_x = _initial_array(initial if callable(initial) else x0[:n_p], n_p, dim,
                                  np.random.default_rng([seed, 2]), "initial samples")
         proto, kernel, pilot = adapt(system, proto, kernel, pilot_x, seed, adapt_iters,
-                                     n_threads)
+                                     n_threads, progress)
     elif not isinstance(proto, Protocol):
         raise TypeError("schedule must be a protocol, an array, an int or "
                         "nq.schedules.adaptive(...)")

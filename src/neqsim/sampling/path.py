@@ -8,7 +8,6 @@ from __future__ import annotations
 from numba import carray
 
 from .._numba.stack import stack_f8
-
 from ..dynamics.path_energy import combine as _combine
 from ..systems.system import System
 
@@ -59,6 +58,8 @@ def _build_path_system(f0, f1, dim, path, need_gradient):
         f"ais[{f0.name}^(1-t)*{f1.name}^t]"
     system = System(eg, dim, 1, name=name, control_names=("t",),
                     params={"path": path})
+    system.sources = [(f.py_func, "log_density_grad" if f.has_gradient else "log_density")
+                      for f in (f0, f1)]
     if not need_gradient:
         # log f0 and log f1 of a point, for the random walk that keeps them per chain
         system.path_components = (a, b)

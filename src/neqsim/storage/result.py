@@ -8,7 +8,7 @@ __all__ = ["Run"]
 
 
 class Run:
-    """Per-trajectory results of :func:`neqsim.simulate` (signs as in PHYSICS.md).
+    """Per-trajectory results of :func:`neqsim.simulate` (signs as in docs/physics.md).
 
     Attributes
     ----------

@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from .._keywords import suggest_keywords
 from ..dynamics.base import Integrator, KernelState
 from ..protocols.protocol import Protocol
 from .names import CHECKPOINT, CONVENTIONS, FORMAT_VERSION, TOTALS
@@ -34,7 +35,7 @@ from .result import Run
 from .sink import Sink
 
 __all__ = ["RunFileError", "RunFileSink", "create", "open_run", "read_stored", "describe",
-           "FORMAT_VERSION", "integrator_from_spec"]
+           "FORMAT_VERSION", "integrator_from_spec", "check_output"]
 
 
 class RunFileError(ValueError):
@@ -65,6 +66,7 @@ def _dataset(group, name, shape, dtype, fill):
 def _versions():
     import h5py
     import numba
+
     from .._version import __version__
     return {"version_neqsim": __version__, "version_numpy": np.__version__,
             "version_numba": numba.__version__, "version_h5py": h5py.__version__,
@@ -72,13 +74,31 @@ def _versions():
             "version_python": platform.python_version()}
 
 
+def check_output(path, *, overwrite=False, resume=False):
+    """Raise RunFileError now, before any work, if a run file cannot be written at
+    ``path``: it exists (without overwrite or resume), it is a directory, or its folder
+    does not exist or is not writable."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise RunFileError(path, "is a directory; give the path of a file to write")
+    if os.path.exists(path):
+        if not (overwrite or resume):
+            raise RunFileError(path, "exists; to replace it pass overwrite=True (neqsim "
+                                     "run: --overwrite), or resume=True / nq.resume(path) "
+                                     "to continue the run in it (neqsim resume)")
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise RunFileError(path, f"its folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise RunFileError(path, f"its folder {folder} is not writable")
+
+
 def create(path, job, *, overwrite=False, chunk_traj):
     """Write the complete, empty structure of a run file for ``job`` at ``path``."""
     h5py = _h5py()
     path = os.fspath(path)
-    if os.path.exists(path) and not overwrite:
-        raise RunFileError(path, "exists; pass overwrite=True to replace it, or resume=True "
-                                 "(nq.resume) to continue the run in it")
+    check_output(path, overwrite=overwrite)
     tmp = f"{path}.tmp-{os.getpid()}"
     n, d = job.n_traj, job.system.dim
     try:
@@ -437,6 +457,7 @@ def rebuild_system(path, config, arrays, system=None):
     return system
 
 
+@suggest_keywords
 def open_run(path, *, system=None):
     """Read a run file back as a :class:`neqsim.Run` (arrays load on first access).
 
@@ -515,8 +536,13 @@ def describe(path):
     n_traj, n_steps = config["n_traj"], config["n_steps"]
     lines = [f"{path}: neqsim run file (format {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}, "
              f"written by neqsim {config.get('version_neqsim')} on {config.get('created')})"]
-    status = "COMPLETE" if n_done == n_traj else "INCOMPLETE (resume with: neqsim resume " \
-        f"{path})"
+    if n_done == n_traj:
+        status = "COMPLETE"
+    elif config["system_factory"]:
+        status = f"INCOMPLETE (resume with: neqsim resume {path})"
+    else:  # the CLI cannot rebuild a user's potential
+        status = (f"INCOMPLETE (resume in Python with nq.resume({path!r}, system=...), "
+                  "passing the same potential; neqsim resume rebuilds built-in systems only)")
     lines.append(f"  status      {status}")
     lines.append(f"  progress    {n_done:,} / {n_traj:,} trajectories committed "
                  f"({100.0 * n_done / n_traj:.1f}%)"
@@ -540,14 +566,17 @@ def describe(path):
         f = _open(path)
         try:
             w = f["observables/totals/work"][:n_done]
+            wp = f["observables/totals/path_work"][:n_done]
             q = f["observables/totals/heat"][:n_done]
             failed = int(np.count_nonzero(f["observables/totals/failed_step"][:n_done] >= 0))
         finally:
             f.close()
         ok = np.isfinite(w)
-        lines.append(f"  work        mean {np.mean(w[ok]):.6g}, std {np.std(w[ok]):.6g} "
-                     f"(committed trajectories)")
-        lines.append(f"  heat        mean {np.mean(q[ok]):.6g}")
+        lines.append(f"  work W      mean {np.mean(w[ok]):.6g}, std {np.std(w[ok]):.6g} "
+                     "(protocol work, committed trajectories)")
+        lines.append(f"  path work   mean {np.mean(wp[ok]):.6g}, std {np.std(wp[ok]):.6g} "
+                     "(W_path: the work the estimators use, exact at any dt)")
+        lines.append(f"  heat Q      mean {np.mean(q[ok]):.6g}")
         if failed:
             lines.append(f"  failed      {failed} trajectories (NaN work and heat)")
     return "\n".join(lines)

@@ -16,7 +16,7 @@ Bonds: 1-D, site i to i + 1; 2-D, site (r, c) to (r, c + 1) and (r + 1, c); modu
 size when periodic. A periodic direction of size 2 therefore has two bonds between the
 same pair (the torus convention of the transfer-matrix and Kaufman formulas).
 
-Work and heat follow PHYSICS.md: each step switches (J, h) at fixed spins
+Work and heat follow docs/physics.md: each step switches (J, h) at fixed spins
 (w = -(dJ) B - (dh) M, B = sum_<ij> s_i s_j, M = sum_i s_i) and then applies one sweep of
 :class:`SpinFlip` (n_sites single-spin updates at random sites); heat is the energy change
 of the flips. The sweep is in detailed balance, so ``path_work`` equals ``work`` and the

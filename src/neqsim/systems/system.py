@@ -73,6 +73,9 @@ class System:
         self.exact_sampler = exact_sampler
         # spin lattices set this: their configurations are +-1, not points of R^dim
         self.discrete = False
+        # the user's functions and what each must be, checked before a first compile
+        # (built-ins are not: their code is the package's)
+        self.sources = [] if factory else [(energy_grad, "energy_grad")]
 
     @property
     def energy_grad(self):
@@ -88,6 +91,13 @@ class System:
     def kernel_label(self):
         return self.name
 
+    def check_compiles(self):
+        """Raise :class:`~neqsim.systems.checks.PotentialError` (the user's file, line and
+        numba's reason) unless every function of the potential compiles alone."""
+        from .checks import check_compiles
+        for fn, kind in self.sources:
+            check_compiles(fn, kind, self.name)
+
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_evaluator", None)  # compiled code: rebuilt (or loaded) where needed
@@ -100,7 +110,7 @@ class System:
             kern = self._evaluator = specialized_kernel(KernelSpec(
                 evaluate_kernel.evaluate_kernel, {"D": self.dim, "M": self.n_controls},
                 potentials={"potential": self._potential}, label=f"{self.name}/energy",
-                vectorize=False))
+                vectorize=False, checks=[self.check_compiles]))
         return kern
 
     def evaluate(self, x, lam):
@@ -196,8 +206,11 @@ def from_functions(energy, gradient=None, *, dim=1, n_controls=1, name=None,
             raise TypeError("from_functions needs energy and gradient (or energy_grad=)")
         eg = _join(energy, gradient)
         default_name = getattr(energy, "__name__", "system")
-    return System(eg, dim, n_controls, name=name or default_name, control_names=control_names,
-                  exact_free_energy=free_energy)
+    system = System(eg, dim, n_controls, name=name or default_name,
+                    control_names=control_names, exact_free_energy=free_energy)
+    system.sources = [(energy_grad, "energy_grad")] if energy_grad is not None else \
+        [(energy, "energy"), (gradient, "gradient")]
+    return system
 
 
 def potential(*, dim=1, n_controls=1, name=None, control_names=None):

@@ -33,8 +33,12 @@ from ._common import evaluate
 from .gaussian import GaussianPath, gaussian_path
 from .ising import IsingChain, IsingLattice, ising_1d, ising_2d
 from .mixture import GaussianMixture, gaussian_mixture
-from .regression import (LinearRegression, LinearRegressionNIG, linear_regression,
-                         linear_regression_nig)
+from .regression import (
+                         LinearRegression,
+                         LinearRegressionNIG,
+                         linear_regression,
+                         linear_regression_nig,
+)
 
 #: K_c = log(1 + sqrt 2) / 2 = 0.44068679...: critical coupling of the square lattice
 ISING_2D_CRITICAL_COUPLING = 0.5 * math.log1p(math.sqrt(2.0))

@@ -22,7 +22,7 @@ def _quiet(fn, *args, **kwargs):
 
 def case_dragged_trap(scale, integ, seed):
     """Overdamped dragged trap (EM, dt = 1e-3): <W> = gamma v^2 [t - tau(1 - e^{-t/tau})],
-    Var W = 2 kT <W> (PHYSICS.md), and dF = 0 by BAR against the reverse drag."""
+    Var W = 2 kT <W> (docs/physics.md), and dF = 0 by BAR against the reverse drag."""
     import neqsim as nq
     n, t, v = 20_000 * scale, 1.0, 2.0
     trap = nq.systems.harmonic_trap()
@@ -107,6 +107,7 @@ def case_metropolized(scale, integ, seed):
 def case_ais_gaussian(scale, integ, seed):
     """AIS from N(0, I) to N(1, 0.5^2 I) in d = 10: log Z_N/Z_0 = d log 0.5."""
     import neqsim as nq
+
     from ..targets import gaussian_path
     gp = gaussian_path(10, 1.0, 0.5)
     f0 = nq.log_density(gp.log_f0_grad, name="f0")

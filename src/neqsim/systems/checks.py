@@ -1,0 +1,130 @@
+"""Checks of a user's potential before a run: that it compiles (one clear error naming
+the user's function, file and line, and numba's reason), and that its gradient agrees
+with a finite difference of its energy (wrong sign, or returned instead of written)."""
+from __future__ import annotations
+
+import functools
+import math
+import re
+
+import numpy as np
+
+__all__ = ["PotentialError", "check_compiles", "check_gradient", "numba_reason",
+           "short_traceback"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+# what each kind of function must look like
+SIGNATURES = {
+    "energy": ("energy(x, lam) -> float", 2, True),
+    "gradient": ("gradient(x, lam, out) -> None, writing dU/dx into out", 3, False),
+    "energy_grad": ("energy_grad(x, lam, out) -> float, writing dU/dx into out", 3, True),
+    "log_density": ("log_f(x) -> float", 1, True),
+    "log_density_grad": ("log_f(x, grad) -> float, writing d log f/dx into grad", 2, True),
+}
+
+
+class PotentialError(TypeError):
+    """A user's potential (or log density) that cannot be used: it does not compile, or
+    its gradient disagrees with its energy."""
+
+
+def numba_reason(err):
+    """numba's error as (one-line reason, file, line) with its colours removed."""
+    text = _ANSI.sub("", str(err))
+    lines = [ln.strip() for ln in text.splitlines()]
+    reason = next((ln for ln in lines if ln and not ln.startswith(("Failed in ", "During:",
+                                                                     "File ", "^"))), text)
+    loc = getattr(err, "loc", None)
+    path = getattr(loc, "filename", None)
+    line = getattr(loc, "line", None)
+    return reason, path, line
+
+
+def _source_line(path, line):
+    try:
+        with open(path) as f:
+            return f.read().splitlines()[line - 1].strip()
+    except (OSError, IndexError, TypeError):
+        return None
+
+
+def check_compiles(fn, kind, owner):
+    """Compile a copy of ``fn`` (a Python function or dispatcher) alone with the types
+    the kernels give it; raise :class:`PotentialError` with its file, line and numba's
+    reason if that fails. ``owner`` names the system for the message."""
+    import numba
+    from numba import types
+    from numba.core.errors import NumbaError
+    py = getattr(fn, "py_func", fn)
+    what, n_args, returns = SIGNATURES[kind]
+    A = types.Array(types.float64, 1, "C")
+    args = (A,) * n_args
+    try:
+        # a gradient may return anything (it is ignored): only its arguments are fixed
+        numba.njit(types.float64(*args) if returns else args)(py)
+    except NumbaError as e:
+        reason, path, line = numba_reason(e)
+        name = getattr(py, "__qualname__", getattr(py, "__name__", repr(py)))
+        code = getattr(py, "__code__", None)
+        path = path or (code.co_filename if code else "?")
+        line = line or (code.co_firstlineno if code else 0)
+        hint = ""
+        if "No conversion from array" in reason and returns:
+            hint = f" ({what}: return one float, e.g. a sum over x[j], not an array)"
+        elif "NameError" in reason:
+            hint = " (a typo, or a global numba cannot see?)"
+        src = _source_line(path, line)
+        of = "" if owner == name else f" (of system {owner!r})"
+        raise PotentialError(
+            f"{name}{of} ({path}, line {line}) does not compile with numba: {reason}"
+            f"{hint}" + (f"\n    {src}" if src else "") +
+            f"\nIt must be {what}, numba-compilable (x, lam: float64 arrays).") from None
+
+
+def check_gradient(system, protocol, *, rel_tol=1e-4):
+    """Compare grad U with a central difference of U at the fingerprint probe points and
+    lam_0, lam_mid, lam_N; raise :class:`PotentialError` naming the worst point."""
+    from .system import N_PROBES, PROBE_SEED
+    rng = np.random.default_rng(PROBE_SEED)
+    x = rng.standard_normal((N_PROBES, system.dim)) * 2.0
+    lams = protocol.values[[0, protocol.n_steps // 2, protocol.n_steps]]
+    worst = None
+    for lam in lams:
+        lam = np.ascontiguousarray(lam, dtype=np.float64)
+        u, g = system.evaluate(x, lam)
+        for j in range(system.dim):
+            h = 1e-6 * np.maximum(1.0, np.abs(x[:, j]))
+            xp, xm = x.copy(), x.copy()
+            xp[:, j] += h
+            xm[:, j] -= h
+            fd = (system.evaluate(xp, lam)[0] - system.evaluate(xm, lam)[0]) / (2.0 * h)
+            ok = np.isfinite(u) & np.isfinite(fd) & np.isfinite(g[:, j])
+            scale = np.maximum(1.0, np.maximum(np.abs(g[:, j]), np.abs(fd)))
+            err = np.where(ok, np.abs(g[:, j] - fd) / scale, 0.0)
+            i = int(np.argmax(err))
+            if worst is None or err[i] > worst[0]:
+                worst = (float(err[i]), x[i].copy(), lam.copy(), j, float(g[i, j]),
+                         float(fd[i]))
+    if worst is not None and worst[0] > rel_tol:
+        err, xi, lam, j, gj, fdj = worst
+        sign = " (the opposite sign)" if gj * fdj < 0 and math.isclose(abs(gj), abs(fdj),
+                                                                        rel_tol=1e-3) else ""
+        raise PotentialError(
+            f"{system.name}: its gradient disagrees with a finite difference of its energy: "
+            f"at x = {np.array2string(xi, precision=4)}, lam = "
+            f"{np.array2string(lam, precision=4)}, component {j}: gradient {gj:.6g}, "
+            f"finite difference {fdj:.6g}{sign}. Check its sign, and that it is written "
+            "into out (not returned). (check_gradient=False turns this check off.)")
+
+
+def short_traceback(fn):
+    """Re-raise a PotentialError from ``fn``'s own frame: the traceback then ends at the
+    user's call instead of in the kernel machinery (numba's own runs to 70-90 lines)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except PotentialError as e:
+            raise PotentialError(str(e)) from None
+    return wrapper
