@@ -8,7 +8,8 @@ the directory of the script being run on ``sys.path``.
   ``NEQSIM_OUT``;
 * :class:`Table`: the results table, one row per estimate checked against an exact
   value or a bound;
-* :func:`save_figure` and :func:`merged_legend`: small plotting chores.
+* :func:`save_figure` and :func:`merged_legend`: small plotting chores (legends go
+  below the axes, never over the data: ``nq.analysis.plots.legend_below``).
 """
 import os
 import pathlib
@@ -136,7 +137,8 @@ def save_figure(fig, path, dpi=120):
 
 
 def merged_legend(ax, twin, **kwargs):
-    """One legend on ``ax`` for the lines of ``ax`` and of its twin axes ``twin``."""
+    """One legend below ``ax`` for the lines of ``ax`` and of its twin axes ``twin``."""
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = twin.get_legend_handles_labels()
-    return ax.legend(h1 + h2, l1 + l2, **kwargs)
+    from neqsim.analysis.plots import legend_below
+    return legend_below(ax, h1 + h2, l1 + l2, **kwargs)

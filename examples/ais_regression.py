@@ -143,7 +143,7 @@ k_rev = res.schedule.n_steps - np.asarray(res.reverse_run.trace["step"])
 ax.plot(k_rev, ess_rev, color="C1", label="ESS, reverse chains (t: 1 → 0)")
 ax.set_xlabel("temperature index k")
 ax.set_title("Effective sample size along the schedule")
-ax.legend(fontsize="small")
+nq.analysis.plots.legend_below(ax)
 
 ax = axes[1]
 edges = np.histogram_bin_edges(np.concatenate([lw, -lr_w]), bins=80)
@@ -154,10 +154,10 @@ ax.axvline(exact, color="k", lw=2, label=f"exact log Z = {exact:.3f}")
 ax.axvline(diag["elbo"], color="C0", ls="--", label=f"ELBO = {diag['elbo']:.3f}")
 ax.axvline(diag["eubo"], color="C1", ls="--", label=f"EUBO = {diag['eubo']:.3f}")
 ax.set_yscale("log")
-ax.set_xlabel("log weight")
+ax.set_xlabel("log weight (dimensionless, nats)")
 ax.set_ylabel("density")
 ax.set_title("Log weights bracket log Z")
-ax.legend(fontsize="small")
+nq.analysis.plots.legend_below(ax)
 
 ax = axes[2]
 t = res.schedule.values[:, 0]
@@ -170,7 +170,7 @@ ax2 = ax.twinx()
 ax2.plot(k, res.kernel.step_sizes(t.size), color="C4", ls="--", label="HMC step size")
 ax2.set_ylabel("HMC step size")
 ax.set_title("Adapted schedule and step sizes")
-merged_legend(ax, ax2, fontsize="small", loc="center right")
+merged_legend(ax, ax2, ncols=1)
 
 save_figure(fig, OUT / "ais_regression.png")
 print(f"run files written to {run_file.resolve()} and {run_file.name}.reverse.h5")

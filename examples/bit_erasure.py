@@ -182,10 +182,10 @@ for k, ((a, f), label) in enumerate(zip(KNOTS, labels)):
     ax.plot(xs[:, 0], u - u.min() + 0.0 * k, lw=1.8 if k in (0, 4) else 1.2,
             ls="-" if k < 4 else "--", label=f"{label} (a={a:g}, f={f:g})")
 ax.set_ylim(-0.5, 25)
-ax.set_xlabel("x")
+ax.set_xlabel("position $x$ (length units of $U$)")
 ax.set_ylabel(r"$U(x) - \min U$ [kT]")
 ax.set_title(r"Erasure protocol: $U = x^4 - a x^2 - f x$")
-ax.legend(fontsize="small", loc="upper center")
+nq.analysis.plots.legend_below(ax)
 
 ax = axes[1]
 tau = np.array([r["tau"] for r in results])
@@ -201,10 +201,10 @@ ax.plot(tau, bnd, "v:", color="C3", label=r"bound $kT(\ln 2 - H(p))$, measured $
 ax.axhline(LN2, color="k", ls="--", lw=1, label=r"$kT \ln 2$")
 ax.set_xscale("log")
 ax.set_yscale("log")
-ax.set_xlabel(r"cycle time $\tau$")
+ax.set_xlabel(r"cycle time $\tau$ (time units: $\gamma$ = 1, kT = 1)")
 ax.set_ylabel("energy [kT]")
 ax.set_title("Work and heat of erasure vs cycle time")
-ax.legend(fontsize="small")
+nq.analysis.plots.legend_below(ax, ncols=2)
 
 ax = axes[2]
 ps = np.array([r["p"] for r in results])
@@ -214,7 +214,7 @@ ax.axhline(1.0, color="k", ls="--", lw=1, label="perfect erasure")
 ax.axhline(0.5, color="0.6", ls=":", lw=1, label="no erasure (bit untouched)")
 ax.set_xscale("log")
 ax.set_ylim(0.45, 1.05)
-ax.set_xlabel(r"cycle time $\tau$")
+ax.set_xlabel(r"cycle time $\tau$ (time units: $\gamma$ = 1, kT = 1)")
 ax.set_ylabel(r"success probability $p$ (particle ends at $x > 0$)")
 ax.set_title("Erasure reliability")
 # the error probability 1 - p on a log scale (right axis); runs without a single
@@ -225,7 +225,7 @@ ax_err.plot(tau[failed_some], 1.0 - ps[failed_some], "s--", color="C4", ms=4,
             label="error probability $1 - p$ (right axis)")
 ax_err.set_yscale("log")
 ax_err.set_ylabel("$1 - p$")
-merged_legend(ax, ax_err, fontsize="small", loc="center right")
+merged_legend(ax, ax_err, ncols=2)
 
 save_figure(fig, OUT / "bit_erasure.png")
 print(f"run files written to {OUT.resolve()}/bit_erasure_tau*.h5 "

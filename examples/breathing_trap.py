@@ -151,7 +151,7 @@ plots.running_estimate(fwd, exact=dF, ax=axes[2])
 axes[2].axhspan(est_bar.delta_f - est_bar.std_error, est_bar.delta_f + est_bar.std_error,
                 color="C1", alpha=0.3, label=f"BAR: {est_bar.delta_f:.4f}")
 axes[2].set_ylim(dF - 0.2, dF + 0.2)
-axes[2].legend(fontsize="small")
+nq.analysis.plots.legend_below(axes[2])
 axes[2].set_ylabel(r"$\Delta F$ estimate [kT]")
 
 save_figure(fig, OUT / "breathing_trap.png")

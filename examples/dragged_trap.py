@@ -174,7 +174,7 @@ ax1.set_xlabel(r"work $W$ [kT]")
 ax1.set_ylabel("probability density")
 ax1.set_title("Dragged trap: work distribution (c: 0 → 5, t = 1)")
 ax1.set_ylim(0.0, 1.35 * density.max())
-ax1.legend(loc="upper left", fontsize=8)
+nq.analysis.plots.legend_below(ax1)
 
 for label, w, color in ((r"plain work $W$", run_b.work, "tab:orange"),
                         (r"path work $W_\mathrm{path}$", run_b.path_work, "tab:green")):
@@ -190,7 +190,7 @@ ax2.set_ylim(dF_breathe - 0.12, dF_breathe + 0.14)
 ax2.set_xlabel("number of trajectories")
 ax2.set_ylabel(r"Jarzynski estimate of $\Delta F$ [kT]")
 ax2.set_title("Breathing trap (k: 1 → 4), Euler-Maruyama dt = 0.05")
-ax2.legend(loc="upper right", fontsize=8)
+nq.analysis.plots.legend_below(ax2)
 
 save_figure(fig, OUT / "dragged_trap.png")
 print(f"run file written to {run_file.resolve()} (try: neqsim info {run_file})")

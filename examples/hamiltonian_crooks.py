@@ -156,7 +156,8 @@ print()
 # Figure
 # ------
 # Left: forward path works and mirrored reverse ones, crossing at dF. Middle: the Crooks
-# check with the path work. Right: the dF estimates with +-2 standard errors.
+# check with the path work. Right: the dF estimates with +-2 standard errors; green uses
+# the exact work, red the plain work W, orange the naive reversed() protocol.
 plots = nq.analysis.plots
 fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), constrained_layout=True)
 plots.work_histograms(fwd, rev, delta_f=dF, bins=300, ax=axes[0])
@@ -173,14 +174,21 @@ labels = ["BAR\nW + W_sh", "Jarzynski fwd\nW + W_sh", "Jarzynski rev\nW + W_sh",
 vals = [b_path.delta_f, jf.delta_f, -jr.delta_f, b_plain.delta_f, b_naive.delta_f]
 errs = [b_path.std_error, jf.std_error, jr.std_error, b_plain.std_error,
         b_naive.std_error]
+# colour = which work and which reverse protocol: the legend says what each means
+kinds = {"C2": "exact: W + W_shadow, mirrored reverse (unbiased)",
+         "C3": "W alone: misses the shadow work (biased)",
+         "C1": "naive ramp.reversed(): not the time reverse (biased)"}
 colors = ["C2", "C2", "C2", "C3", "C1"]
 for i, (v, e, c) in enumerate(zip(vals, errs, colors)):
-    ax.errorbar(i, v, yerr=2 * e, fmt="o", color=c, capsize=4)
+    ax.errorbar(i, v, yerr=2 * e, fmt="o", color=c, capsize=4,
+                label=kinds.pop(c, None))  # one legend entry per colour
 ax.axhline(dF, color="k", ls="--", lw=1, label=r"exact $\Delta F = \frac{1}{2}\ln 4$")
 ax.set_xticks(range(len(labels)), labels, fontsize="small")
 ax.set_ylabel(r"$\Delta F$ estimate [kT] ($\pm 2\sigma$)")
 ax.set_title("Free-energy estimates")
-ax.legend(fontsize="small")
+handles, names = ax.get_legend_handles_labels()
+ax.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=1,
+          fontsize="small", frameon=False)  # below the two-line tick labels
 
 save_figure(fig, OUT / "hamiltonian_crooks.png")
 print(f"run files written to {(OUT / 'hamiltonian_crooks_forward.h5').resolve()} and "

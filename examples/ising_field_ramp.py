@@ -195,11 +195,11 @@ plots = nq.analysis.plots
 fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), constrained_layout=True)
 plots.work_histograms(f1, r1, delta_f=dF1, bins=60, ax=axes[0])
 axes[0].set_yscale("log")
-axes[0].set_xlabel("W")
+axes[0].set_xlabel(r"work $W$ [kT] (units of $J$, $\beta = 1$)")
 axes[0].set_title("Chain of 32 spins, J = 1, h: 0 → 0.5")
 plots.work_histograms(f2, r2, delta_f=dF2, bins=60, ax=axes[1])
 axes[1].set_yscale("log")
-axes[1].set_xlabel("W")
+axes[1].set_xlabel(r"work $W$ [kT] (units of $J$, $\beta = 1$)")
 axes[1].set_title("4 × 4 lattice, J = 0.44, h: −1 → +1")
 
 ax = axes[2]
@@ -214,10 +214,10 @@ m_eq = [-(square.free_energy([0.44, x + eps], BETA) - square.free_energy([0.44, 
 ax.plot(hs, m_eq, color="k", ls="--", lw=1, label="equilibrium (exact)")
 ax.axhline(0.0, color="0.7", lw=0.8)
 ax.axvline(0.0, color="0.7", lw=0.8)
-ax.set_xlabel("field h")
-ax.set_ylabel("magnetization per spin")
+ax.set_xlabel("field $h$ [kT]")
+ax.set_ylabel(r"magnetization per spin $\langle M \rangle / N$")
 ax.set_title(f"Hysteresis, 4 × 4 lattice, 200 sweeps ({N_LOOP} trajectories)")
-ax.legend(fontsize="small")
+nq.analysis.plots.legend_below(ax)
 
 save_figure(fig, OUT / "ising_field_ramp.png")
 print(f"run files written to {(OUT / 'ising_4x4_forward.h5').resolve()} and "

@@ -140,10 +140,10 @@ for name, res in results.items():
         ax1.errorbar(dts, est, yerr=2 * err, fmt="o", ls=ls, color=colors[name],
                      mfc=mfc, capsize=3, label=f"{name} ({SPLITTINGS[name]}), {label}")
 ax1.axhline(dF, color="k", lw=1, ls=":", label=r"exact $\Delta F = \frac{1}{2}\ln 4$")
-ax1.set_xlabel(r"time step $dt$ ($\omega\,dt$ = 2 dt at $k$ = 4)")
+ax1.set_xlabel(r"time step $dt$ [$\sqrt{m/k_0}$] ($\omega\,dt$ = 2 dt at $k$ = 4)")
 ax1.set_ylabel(r"Jarzynski estimate of $\Delta F$ [kT]")
 ax1.set_title(r"Breathing trap $k$: 1 → 4, underdamped, $t$ = 6")
-ax1.legend(fontsize="small", loc="upper left")
+nq.analysis.plots.legend_below(ax1)
 
 for name, res in results.items():
     dts = np.array([r["dt"] for r in res])
@@ -152,10 +152,10 @@ for name, res in results.items():
     ax2.errorbar(dts, sh, yerr=2 * sh_err, fmt="o-", color=colors[name], capsize=3,
                  label=f"{name} ({SPLITTINGS[name]})")
 ax2.axhline(0.0, color="k", lw=0.8)
-ax2.set_xlabel(r"time step $dt$")
+ax2.set_xlabel(r"time step $dt$ [$\sqrt{m/k_0}$, $m = k_0 = 1$]")
 ax2.set_ylabel(r"$\langle W_\mathrm{shadow}\rangle$ [kT]")
 ax2.set_title("Mean shadow work per trajectory (zero for exact dynamics)")
-ax2.legend(fontsize="small")
+nq.analysis.plots.legend_below(ax2)
 
 save_figure(fig, OUT / "timestep_error.png")
 print(f"run files (dt = {DTS[-1]}) written to "

@@ -155,3 +155,32 @@ def test_info_on_a_user_potential_run_says_how_to_resume(tmp_path):
     assert "nq.resume(" in text and "system=" in text and "neqsim resume" in text
     assert "built-in systems only" in text
     assert "W_path" in text  # and it says which work it summarizes
+
+
+def test_report_figure_shows_its_data():
+    """The analyze report of a hopeless sample (dragged trap, ESS ~ 4 of 5000, sigma of
+    the Gaussian guard ~ e^{Var W}) keeps the curve readable: no error band where the
+    estimator flags itself, a y range set by the curve, legends outside every panel,
+    energy axes in units."""
+    trap = nq.systems.harmonic_trap()
+    proto = nq.protocols.linear([0.0, 1.0], [5.0, 1.0], 200)
+    fwd = nq.simulate(trap, proto, nq.EulerMaruyama(dt=5e-3), 5000, seed=3, progress=False)
+    rev = nq.simulate(trap, proto.reversed(), nq.EulerMaruyama(dt=5e-3), 5000, seed=4,
+                      progress=False)
+    assert not nq.analysis.jarzynski(fwd, n_bootstrap=0, warn=False).reliable
+    fig = nq.analysis.plots.report(fwd, rev)
+    fig.canvas.draw()
+    hist, crooks_ax, running = fig.axes
+    curve = running.lines[0].get_ydata()
+    lo, hi = running.get_ylim()
+    span = np.ptp(np.append(curve[np.isfinite(curve)], 0.0))
+    assert hi - lo < 1.5 * span  # not set by a 100 kT band
+    assert not running.collections or all(  # no band drawn over flagged prefixes
+        len(c.get_paths()) == 0 for c in running.collections if c.get_label().startswith("$\\pm"))
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        assert legend is not None
+        assert legend.get_window_extent().y1 <= ax.get_window_extent().y0  # below the data
+    for ax in (hist, crooks_ax):
+        assert "path work" in ax.get_xlabel() and "energy units" in ax.get_xlabel()
+    assert "energy units" in running.get_ylabel()

@@ -25,16 +25,16 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run(tmp_path, coef, helper="x[0]"):
+def _run(tmp_path, coef, scale=1.0):
     (tmp_path / "userpot.py").write_text(textwrap.dedent(f"""
         import numba
         @numba.njit
         def helper(x):
-            return {helper}
+            return {scale} * x[0]
         def energy(x, lam):
             return {coef} * lam[0] * helper(x) + 0.5 * x[0] * x[0]
         def gradient(x, lam, out):
-            out[0] = {coef} * lam[0] + x[0]
+            out[0] = {coef} * lam[0] * {scale} + x[0]  # consistent: the gradient is checked
     """))
     (tmp_path / "run.py").write_text(SCRIPT)
     env = dict(__import__("os").environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
@@ -55,7 +55,7 @@ def test_second_process_loads_from_disk_and_edits_get_new_keys(tmp_path):
     edited, _ = _run(tmp_path, 3.0)                   # a constant in the potential
     assert edited["key"] != first["key"] and not edited["from_cache"]
     assert edited["work"] != first["work"]
-    helper, _ = _run(tmp_path, 1.0, helper="2.0 * x[0]")   # a function it calls
+    helper, _ = _run(tmp_path, 1.0, scale=2.0)        # a function it calls
     assert helper["key"] not in (first["key"], edited["key"])
     assert helper["work"] != first["work"]
 

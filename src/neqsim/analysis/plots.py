@@ -23,7 +23,8 @@ from .exp import MIN_ESS, jarzynski
 from .logz import ess_curve
 from .report import exact_delta_f
 
-__all__ = ["work_histograms", "crooks_plot", "running_estimate", "ess_plot", "report"]
+__all__ = ["work_histograms", "crooks_plot", "running_estimate", "ess_plot", "report",
+           "legend_below"]
 
 
 def _new_figure(figsize=(6.0, 4.0)):
@@ -37,6 +38,35 @@ def _new_figure(figsize=(6.0, 4.0)):
 
 def _axes(ax):
     return _new_figure().add_subplot() if ax is None else ax
+
+
+def legend_below(ax, handles=None, labels=None, *, ncols=2, fontsize="small"):
+    """The legend of ``ax`` (or of ``handles``/``labels``) under its x label, outside the
+    data; ``constrained_layout`` figures (as :func:`report` makes) leave room for it.
+    Returns the legend, or None when there is nothing to label."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    return ax.legend(handles, labels, fontsize=fontsize, loc="upper center", ncols=ncols,
+                     bbox_to_anchor=(0.5, -0.16), frameon=False)
+
+
+def _work_symbol(x):
+    """How the work taken from ``x`` is named on an axis: a Run whose path work differs
+    from its protocol work (a non-Metropolized integrator) gives the path work."""
+    from ..storage.result import Run
+    x = _as_run(x)
+    if isinstance(x, Run) and x.path_work is not None and not np.array_equal(
+            x.path_work, x.work, equal_nan=True):
+        return "path work $W_\\mathrm{path}$"
+    return "work W"
+
+
+def _energy_label(symbol, beta):
+    """An axis label in the potential's energy units, with kT."""
+    kt = "" if beta is None else f"; kT = {1.0 / float(beta):.3g}"
+    return f"{symbol} (energy units of the potential{kt})"
 
 
 def _as_run(x):
@@ -56,7 +86,10 @@ def work_histograms(work_f, work_r=None, beta=None, *, delta_f=None, bins=60, ax
     is drawn as the exact dF. Both histograms share ``bins`` equal bins; +inf works
     (zero weights) are left out.
     """
+    work_f = _as_run(work_f)
+    symbol = _work_symbol(work_f)
     wf, beta = as_work(work_f, beta, name="forward work")
+    beta_used = beta
     ax = _axes(ax)
     samples = [(wf[np.isfinite(wf)], "forward $W_F$", "C0")]
     if work_r is not None:
@@ -78,10 +111,10 @@ def work_histograms(work_f, work_r=None, beta=None, *, delta_f=None, bins=60, ax
             pass  # too little overlap for a fit: the histograms alone say so
     if delta_f is not None:
         ax.axvline(delta_f, color="C3", ls=":", lw=2, label=f"exact $\\Delta F$ = {delta_f:.4g}")
-    ax.set_xlabel("W")
-    ax.set_ylabel("density")
+    ax.set_xlabel(_energy_label(symbol, beta_used))
+    ax.set_ylabel("density (per energy unit)")
     ax.set_title("Work distributions")
-    ax.legend(fontsize="small")
+    legend_below(ax)
     return ax
 
 
@@ -94,9 +127,12 @@ def crooks_plot(check_or_work_f, work_r=None, beta=None, *, ax=None):
     Takes a :class:`CrooksCheck`, or forward works, reverse works and beta, for which
     :func:`crooks` is called (ValueError when the samples overlap too little).
     """
+    symbol = "work W"
     if isinstance(check_or_work_f, CrooksCheck):
         chk = check_or_work_f
     else:
+        check_or_work_f = _as_run(check_or_work_f)
+        symbol = _work_symbol(check_or_work_f)
         if work_r is None:
             raise TypeError("crooks_plot needs a CrooksCheck, or forward and reverse works")
         chk = crooks(check_or_work_f, work_r, beta)
@@ -112,11 +148,11 @@ def crooks_plot(check_or_work_f, work_r=None, beta=None, *, ax=None):
             label=f"Crooks: $\\beta(W-\\Delta F)$, $\\beta$ = {chk.beta:g}, "
                   f"$\\Delta F$ = {chk.delta_f:.4g}")
     ax.axhline(0.0, color="0.6", lw=0.8)
-    ax.set_xlabel("W")
-    ax.set_ylabel("$\\ln P_F(W) / P_R(-W)$")
+    ax.set_xlabel(_energy_label(symbol, chk.beta))
+    ax.set_ylabel("$\\ln P_F(W) / P_R(-W)$ (dimensionless)")
     ax.set_title(f"Crooks check ($\\chi^2$/dof = {chk.chi2:.1f}/{chk.dof}, "
                  f"p = {chk.p_value:.2g})")
-    ax.legend(fontsize="small")
+    legend_below(ax)
     return ax
 
 
@@ -138,13 +174,18 @@ def running_estimate(work, beta=None, *, exact=None, ax=None, n_points=200):
         est = jarzynski(w[:m], beta, n_bootstrap=0, warn=False)
         value[i], se[i], ok[i] = est.value, est.std_error, est.reliable
     ax = _axes(ax)
-    ax.fill_between(sizes, value - 2 * se, value + 2 * se, color="C0", alpha=0.15, lw=0,
-                    label="$\\pm 2\\sigma$")
-    ax.fill_between(sizes, value - se, value + se, color="C0", alpha=0.3, lw=0,
-                    label="$\\pm 1\\sigma$")
+    # error bands only where the estimator trusts its error bar: a flagged prefix's error
+    # (the Gaussian-tail model, e^{beta^2 Var W}) can be 100 kT and would hide the curve
+    band = ok & np.isfinite(se)
+    if band.any():
+        ax.fill_between(sizes, value - 2 * se, value + 2 * se, where=band, color="C0",
+                        alpha=0.15, lw=0, label="$\\pm 2\\sigma$")
+        ax.fill_between(sizes, value - se, value + se, where=band, color="C0", alpha=0.3,
+                        lw=0, label="$\\pm 1\\sigma$")
     ax.plot(sizes, value, color="C0", label="EXP (Jarzynski)")
     if not ok.all():
-        ax.plot(sizes[~ok], value[~ok], "x", color="C3", ms=4, label="flagged unreliable")
+        ax.plot(sizes[~ok], value[~ok], "x", color="C3", ms=4,
+                label="unreliable (no error band)")
     if exact is not None:
         ax.axhline(exact, color="k", ls="--", label=f"exact $\\Delta F$ = {exact:.4g}")
     # y range from the estimates (and exact) with a margin, not from the bands: a
@@ -155,16 +196,16 @@ def running_estimate(work, beta=None, *, exact=None, ax=None, n_points=200):
     if core.size:
         lo, hi = core.min(), core.max()
         pad = max(hi - lo, 1e-3 * max(abs(lo), abs(hi)), 1e-12)
-        band = np.isfinite(se)
-        b_lo = np.min(value[band] - 2 * se[band]) if band.any() else lo - pad
-        b_hi = np.max(value[band] + 2 * se[band]) if band.any() else hi + pad
+        # the bands may widen the range by at most one more curve span
+        b_lo = np.min(value[band] - 2 * se[band]) if band.any() else lo
+        b_hi = np.max(value[band] + 2 * se[band]) if band.any() else hi
         ax.set_ylim(min(lo, max(b_lo, lo - pad)) - 0.05 * pad,
                     max(hi, min(b_hi, hi + pad)) + 0.05 * pad)
     ax.set_xscale("log")
     ax.set_xlabel("number of trajectories")
-    ax.set_ylabel("$\\Delta F$ estimate")
+    ax.set_ylabel(_energy_label("$\\Delta F$ estimate", beta))
     ax.set_title("Running Jarzynski estimate")
-    ax.legend(fontsize="small")
+    legend_below(ax)
     return ax
 
 
@@ -186,10 +227,10 @@ def ess_plot(cumulative_log_weights_or_run, *, steps=None, ax=None):
     ax.axhline(MIN_ESS, color="C3", ls="--", lw=1, label=f"{MIN_ESS:g} (EXP unreliable below)")
     ax.set_yscale("log")
     ax.set_ylim(0.8, 1.5 * n)  # ESS lies in [1, n]
-    ax.set_xlabel("step")
-    ax.set_ylabel("ESS")
+    ax.set_xlabel("protocol step")
+    ax.set_ylabel("ESS (trajectories)")
     ax.set_title("Effective sample size")
-    ax.legend(fontsize="small")
+    legend_below(ax)
     return ax
 
 
@@ -211,7 +252,7 @@ def report(fwd, rev=None, *, exact=None, path=None):
     if isinstance(fwd, Run) and fwd.trace is not None:
         panels.append(lambda ax: ess_plot(fwd, ax=ax))
     rows, cols = (2, 2) if len(panels) == 4 else (1, len(panels))
-    fig = _new_figure(figsize=(5.5 * cols, 4.2 * rows))
+    fig = _new_figure(figsize=(5.8 * cols, 5.0 * rows))
     for i, draw in enumerate(panels):
         draw(fig.add_subplot(rows, cols, i + 1))
     if isinstance(fwd, Run):

@@ -49,8 +49,9 @@ def build_parser():
                          "reverse, BAR, the Crooks fit), and check the second law. Each row "
                          "gives the\nestimate +- its standard error, the bootstrap 95% CI, "
                          "the exact value and z-score when\ndF is known (--exact, or a "
-                         "built-in system's free energy), and 'ok' or 'UNRELIABLE: why'\nfrom "
-                         "the estimator's diagnostics.",
+                         "built-in system's free energy), and whether the estimator\ntrusts "
+                         "itself (reliable? yes, or UNRELIABLE: why, from its diagnostics; this is "
+                         "not\nagreement with the exact value, which the z-score says).",
                          epilog="example:\n  neqsim analyze fwd.h5 rev.h5 --plot report.png"
                          "\n  neqsim analyze fwd.h5 --exact 0.6931 --bootstrap 0",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -66,8 +67,8 @@ def build_parser():
     run = sub.add_parser("run", help="run a named example or a TOML/JSON configuration",
                          description="Run a protocol into a run file: a named example ("
                          "dragged-trap, breathing-trap, erasure) or a configuration file\n"
-                         "naming system, protocol, integrator and run (see neqsim.runconfig "
-                         "for the fields).",
+                         "naming system, protocol, integrator and run (fields: "
+                         "docs/command-line.md).",
                          epilog="examples:\n  neqsim run dragged-trap --out fwd.h5\n"
                          "  neqsim run my_protocol.toml --n-traj 10000 --seed 3\n"
                          "  neqsim run dragged-trap --n-traj 10000000 --workers 8",

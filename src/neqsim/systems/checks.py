@@ -82,13 +82,23 @@ def check_compiles(fn, kind, owner):
             f"\nIt must be {what}, numba-compilable (x, lam: float64 arrays).") from None
 
 
+# probe points at which a system's energy and gradient are fingerprinted (fixed forever:
+# run files store the values, and resume compares them bit for bit)
+PROBE_SEED = 20261125
+N_PROBES = 8
+
+
+def probe_points(system, protocol):
+    """(x, lams): N_PROBES fixed configurations ~ 2 N(0, 1) and lam_0, lam_mid, lam_N."""
+    rng = np.random.default_rng(PROBE_SEED)
+    x = rng.standard_normal((N_PROBES, system.dim)) * 2.0
+    return x, protocol.values[[0, protocol.n_steps // 2, protocol.n_steps]]
+
+
 def check_gradient(system, protocol, *, rel_tol=1e-4):
     """Compare grad U with a central difference of U at the fingerprint probe points and
     lam_0, lam_mid, lam_N; raise :class:`PotentialError` naming the worst point."""
-    from .system import N_PROBES, PROBE_SEED
-    rng = np.random.default_rng(PROBE_SEED)
-    x = rng.standard_normal((N_PROBES, system.dim)) * 2.0
-    lams = protocol.values[[0, protocol.n_steps // 2, protocol.n_steps]]
+    x, lams = probe_points(system, protocol)
     worst = None
     for lam in lams:
         lam = np.ascontiguousarray(lam, dtype=np.float64)

@@ -18,13 +18,10 @@ from numba import njit
 
 from .._numba.specialize import KernelSpec, specialized_kernel
 from . import evaluate_kernel
+from .checks import N_PROBES, check_compiles, probe_points
 
 __all__ = ["System", "Gaussian", "from_functions", "potential", "fingerprint"]
 
-# probe points at which a system's energy and gradient are fingerprinted (fixed forever:
-# run files store the values, and resume compares them bit for bit)
-PROBE_SEED = 20261125
-N_PROBES = 8
 
 
 @dataclass(frozen=True)
@@ -94,7 +91,6 @@ class System:
     def check_compiles(self):
         """Raise :class:`~neqsim.systems.checks.PotentialError` (the user's file, line and
         numba's reason) unless every function of the potential compiles alone."""
-        from .checks import check_compiles
         for fn, kind in self.sources:
             check_compiles(fn, kind, self.name)
 
@@ -224,9 +220,7 @@ def potential(*, dim=1, n_controls=1, name=None, control_names=None):
 def fingerprint(system, protocol):
     """U and grad U at fixed probe points and at lam_0, lam_mid, lam_N: a resume with a
     different potential (an edited user function) is refused instead of mixing physics."""
-    rng = np.random.default_rng(PROBE_SEED)
-    x = rng.standard_normal((N_PROBES, system.dim)) * 2.0
-    lams = protocol.values[[0, protocol.n_steps // 2, protocol.n_steps]]
+    x, lams = probe_points(system, protocol)
     energies = np.empty((len(lams), N_PROBES))
     grads = np.empty((len(lams), N_PROBES, system.dim))
     for i, lam in enumerate(lams):
