@@ -79,7 +79,7 @@ def test_plain_h5py_as_documented(tmp_path):
         w_t = f["observables/work/value"][:, :n]
         assert list(f["h5md"].attrs["version"]) == [1, 1]
         assert f["h5md/creator"].attrs["name"] == "neqsim"
-        assert list(f["h5md/modules/neqsim"].attrs["version"]) == [1, 0]
+        assert list(f["h5md/modules/neqsim"].attrs["version"]) == [1, 1]
         assert "ON the system" in par["convention_work"]
         assert "BY the system" in par["convention_heat"]
         assert par["kT"] == 1.0 / beta and int(par["seed"]) == 5

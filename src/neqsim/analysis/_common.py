@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Estimate", "UnreliableEstimateWarning", "as_work", "bootstrap", "fp_local"]
+from ..dynamics.base import positive
+
+__all__ = ["Estimate", "UnreliableEstimateWarning", "as_finite", "as_samples", "as_work",
+           "bootstrap", "check_bootstrap", "fp_local"]
 
 
 def fp_local(fn):
@@ -87,7 +90,7 @@ class Estimate:
         return f"{self.method}: {sym} = {self.value:.6g} +- {self.std_error:.3g}{ci}{flag}"
 
 
-def as_work(work, beta, *, name="work", which="path_work"):
+def as_work(work, beta, *, name="work", which="path_work", what="per-trajectory works"):
     """(work array, beta) from an array, a Run, or a run-file path.
 
     From a Run (or file) the work is ``run.path_work`` by default: the one for which
@@ -103,7 +106,7 @@ def as_work(work, beta, *, name="work", which="path_work"):
         run = work
         if beta is None:
             beta = run.beta
-        elif not math.isclose(float(beta), run.beta, rel_tol=1e-12):
+        elif not math.isclose(positive("beta", beta), run.beta, rel_tol=1e-12):
             raise ValueError(f"beta={beta} differs from the run's beta={run.beta}")
         if run.n_failed:
             raise ValueError(f"{name}: the run has {run.n_failed} failed trajectories (NaN "
@@ -112,16 +115,8 @@ def as_work(work, beta, *, name="work", which="path_work"):
         work = getattr(run, which)
         if work is None:
             raise ValueError(f"{name}: the run has no {which}")
-    beta = 1.0 if beta is None else float(beta)
-    if not (math.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
-    w = np.asarray(work, dtype=np.float64)
-    if w.ndim != 1:
-        w = w.reshape(-1) if w.size == max(w.shape, default=0) else None
-        if w is None:
-            raise ValueError(f"{name} must be a 1-D array of per-trajectory works")
-    if w.size == 0:
-        raise ValueError(f"{name} is empty")
+    beta = 1.0 if beta is None else positive("beta", beta)
+    w = as_samples(work, name, what)
     n_nan = int(np.count_nonzero(np.isnan(w)))
     if n_nan:
         raise ValueError(f"{name} contains {n_nan} NaN value(s) of {w.size}: NaN is not a "
@@ -130,6 +125,63 @@ def as_work(work, beta, *, name="work", which="path_work"):
         raise ValueError(f"{name} contains -inf: an infinite weight exp(+inf) cannot be "
                          "averaged")
     return w, beta
+
+
+def as_samples(values, name, what="per-trajectory works"):
+    """``values`` as a 1-D float64 array of samples, or one error naming ``name``: complex
+    or non-numeric input is a TypeError (casting would drop the imaginary part, or
+    fail inside numpy), any shape but (n,), (n, 1) or (1, n) a ValueError naming it
+    (flattening a matrix would mix trajectories with time or directions)."""
+    a = np.asarray(values)
+    if np.iscomplexobj(a):
+        raise TypeError(f"{name} is complex ({a.dtype}): {what} are real numbers; pass "
+                        "its real part (np.real) if the imaginary parts are rounding noise")
+    try:
+        a = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of numbers ({what}), got "
+                        f"{type(values).__name__} of dtype {a.dtype}") from None
+    if a.ndim != 1:
+        if a.ndim != 2 or min(a.shape) != 1:
+            raise ValueError(f"{name} must be a 1-D array of {what}, got shape {a.shape}: "
+                             "pass one value per sample (of cumulative traces, the last "
+                             "column), or flatten it yourself if every entry is an "
+                             "independent sample")
+        a = a.reshape(-1)
+    if a.size == 0:
+        raise ValueError(f"{name} is empty")
+    return a
+
+
+def as_finite(name, value):
+    """float(value), or a ValueError naming ``name`` unless it is a finite real number
+    (NaN would make every comparison with it False: a check that always fails)."""
+    try:
+        if isinstance(value, (bool, complex, np.complexfloating)):
+            raise TypeError
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return v
+
+
+def check_bootstrap(n_bootstrap, confidence):
+    """(n_bootstrap, confidence) validated: an integer >= 0 and a level in (0, 1)."""
+    ok = not isinstance(n_bootstrap, bool)
+    try:
+        ok = ok and int(n_bootstrap) == n_bootstrap and n_bootstrap >= 0
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ValueError(f"n_bootstrap must be an integer >= 0 (0: no bootstrap), got "
+                         f"{n_bootstrap!r}")
+    c = as_finite("confidence", confidence)
+    if not 0 < c < 1:
+        raise ValueError(f"confidence must be a level in (0, 1), e.g. 0.95, got "
+                         f"{confidence!r}")
+    return int(n_bootstrap), c
 
 
 def bootstrap(statistic, arrays, n_bootstrap, seed, confidence):
@@ -150,5 +202,20 @@ def bootstrap(statistic, arrays, n_bootstrap, seed, confidence):
     return (float(lo), float(hi)), float(np.std(reps, ddof=1)), reps
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def user_stacklevel():
+    """The ``stacklevel`` at which a warning names the first frame outside neqsim (the
+    user's line), however many of neqsim's functions and wrappers are in between."""
+    import sys
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+            _PACKAGE + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def warn_unreliable(method, reasons):
-    warnings.warn(f"{method}: " + "; ".join(reasons), UnreliableEstimateWarning, stacklevel=4)
+    warnings.warn(f"{method}: " + "; ".join(reasons), UnreliableEstimateWarning,
+                  stacklevel=user_stacklevel())

@@ -7,7 +7,14 @@ import numpy as np
 from scipy.special import expit, logsumexp
 
 from .._keywords import suggest_keywords
-from ._common import Estimate, as_work, bootstrap, fp_local, warn_unreliable
+from ._common import (
+    Estimate,
+    as_work,
+    bootstrap,
+    check_bootstrap,
+    fp_local,
+    warn_unreliable,
+)
 from .exp import exp_reduced
 
 __all__ = ["bar", "bar_reduced", "overlap"]
@@ -143,6 +150,7 @@ def bar(work_f, work_r, beta=None, *, n_bootstrap=200, confidence=0.95, seed=0,
     Diagnostics: ``overlap``, ``exp_forward`` and ``exp_reverse`` (dF from each direction
     alone; with enough samples they bracket dF), ``n_forward``, ``n_reverse``.
     """
+    n_bootstrap, confidence = check_bootstrap(n_bootstrap, confidence)
     wf_raw, beta = as_work(work_f, beta, name="forward work")
     wr_raw, beta_r = as_work(work_r, beta, name="reverse work")
     if beta_r != beta:
@@ -176,6 +184,12 @@ def bar(work_f, work_r, beta=None, *, n_bootstrap=200, confidence=0.95, seed=0,
     if ov < min_overlap:
         reasons.append(f"overlap {ov:.3g} of forward and reverse work distributions is "
                        f"below {min_overlap:g}: the error estimate is not trustworthy")
+    if min(nf, nr) < 2:
+        # one sample has no spread: the variance formula (and every resample) then
+        # reports an error of 0 that says nothing about the uncertainty
+        reasons.append(f"{nf} forward and {nr} reverse work(s): at least 2 in each "
+                       "direction are needed to estimate an error bar")
+        var, n_bootstrap = math.nan, 0
     ci, bse, _ = bootstrap(lambda a, b: _solve_near(beta * a, beta * b, df_red) * kT,
                            (wf_raw, wr_raw), n_bootstrap, seed, confidence)
     est = Estimate("BAR", float(df_red * kT), float(math.sqrt(var) * kT), ci, bse,

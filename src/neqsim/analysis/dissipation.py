@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._keywords import suggest_keywords
-from ._common import as_work, fp_local
+from ._common import as_finite, as_work, fp_local
 
 __all__ = ["BoundCheck", "dissipation", "landauer", "shannon_entropy", "erasure_bound",
            "binary_entropy"]
@@ -72,10 +72,20 @@ def dissipation(work, delta_f, beta=None, *, n_sigma=4.0):
     w, beta = as_work(work, beta)
     if not np.all(np.isfinite(w)):
         raise ValueError("dissipation: work contains +inf")
+    # a NaN or infinite dF would make the check fail (or pass) whatever the work
+    delta_f = as_finite("delta_f", delta_f)
+    n_sigma = _n_sigma(n_sigma)
     value = float(np.mean(w) - delta_f)
     se = float(np.std(w, ddof=1) / math.sqrt(w.size)) if w.size > 1 else math.inf
     return BoundCheck("second law <W> - dF", value, se, 0.0, n_sigma,
                       note=f"D(P_F||P_R) = beta W_diss = {beta * value:.4g} nats")
+
+
+def _n_sigma(n_sigma):
+    v = as_finite("n_sigma", n_sigma)
+    if v < 0:
+        raise ValueError(f"n_sigma must be a number of standard errors >= 0, got {n_sigma!r}")
+    return v
 
 
 def shannon_entropy(p):
@@ -113,9 +123,10 @@ def landauer(heat, p_initial, p_final, beta=None, *, n_sigma=4.0):
         if beta is None:
             beta = heat.beta
         heat = heat.heat
-    q, beta = as_work(heat, beta, name="heat")
+    q, beta = as_work(heat, beta, name="heat", what="per-trajectory heats")
     if not np.all(np.isfinite(q)):
         raise ValueError("landauer: heat contains +inf")
+    n_sigma = _n_sigma(n_sigma)
     bound = (shannon_entropy(p_initial) - shannon_entropy(p_final)) / beta
     se = float(np.std(q, ddof=1) / math.sqrt(q.size)) if q.size > 1 else math.inf
     return BoundCheck("Landauer -<Q>", float(-np.mean(q)), se, bound, n_sigma,

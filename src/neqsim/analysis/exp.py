@@ -7,7 +7,14 @@ import numpy as np
 from scipy.special import log_ndtr, logsumexp
 
 from .._keywords import suggest_keywords
-from ._common import Estimate, as_work, bootstrap, fp_local, warn_unreliable
+from ._common import (
+    Estimate,
+    as_work,
+    bootstrap,
+    check_bootstrap,
+    fp_local,
+    warn_unreliable,
+)
 
 __all__ = ["jarzynski", "exp_reduced", "cumulant"]
 
@@ -65,6 +72,7 @@ def jarzynski(work, beta=None, *, n_bootstrap=200, confidence=0.95, seed=0,
     units), ``n_needed`` = exp(beta W_diss), ``cumulant`` and ``cumulant_std_error``
     (the Gaussian estimate), ``mean_work``, ``var_work``.
     """
+    n_bootstrap, confidence = check_bootstrap(n_bootstrap, confidence)
     w_raw, beta = as_work(work, beta)
     w = beta * w_raw
     n = w.size

@@ -13,7 +13,14 @@ import numpy as np
 from scipy.special import logsumexp
 
 from .._keywords import suggest_keywords
-from ._common import Estimate, as_work, fp_local, warn_unreliable
+from ._common import (
+    Estimate,
+    as_samples,
+    as_work,
+    check_bootstrap,
+    fp_local,
+    warn_unreliable,
+)
 from .bar import bar
 from .exp import MIN_ESS, jarzynski
 
@@ -26,9 +33,7 @@ def log_weights_of(x, *, name="log_weights"):
     if isinstance(x, (Run, str, os.PathLike)):
         w, beta = as_work(x, None, name=name)
         return -beta * w
-    lw = np.asarray(x, dtype=np.float64).reshape(-1)
-    if lw.size == 0:
-        raise ValueError(f"{name} is empty")
+    lw = as_samples(x, name, "per-chain log weights")
     if np.any(np.isnan(lw)):
         raise ValueError(f"{name} contains {int(np.isnan(lw).sum())} NaN value(s): NaN is "
                          "not a sample (failed chains?)")
@@ -61,6 +66,7 @@ def ais_log_z(log_weights, *, log_weights_reverse=None, n_bootstrap=200, confide
     (-mean log w_R), ``overlap``.
     Inputs may be arrays of log weights or Runs / run files (log w = -beta W_path).
     """
+    n_bootstrap, confidence = check_bootstrap(n_bootstrap, confidence)
     lw = log_weights_of(log_weights)
     fwd = jarzynski(-lw, 1.0, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
                     min_ess=min_ess, warn=False)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 
 __all__ = ["EXAMPLES", "load", "ConfigError", "execute"]
@@ -95,18 +96,72 @@ def load(source):
         if isinstance(e, ConfigError):
             raise
         raise ConfigError(f"{source}: cannot be parsed ({e})") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: cannot be parsed (nested too deeply); a configuration "
+                          "is a table of sections holding fields") from None
     _check(cfg, source)
     return cfg, source
 
 
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _integer(minimum, none_ok=False):
+    def check(v):
+        # 1e5 in JSON is a float: integral floats are integers here
+        return (v is None and none_ok) or (_is_number(v) and float(v).is_integer()
+                                           and v >= minimum)
+    return check, f"an integer >= {minimum}" + (" (or null for a fresh one)" if none_ok else "")
+
+
+def _vector(v):
+    return _is_number(v) or (isinstance(v, list) and len(v) > 0 and all(map(_is_number, v)))
+
+
+_VECTOR = (_vector, "a number or a list of numbers")
+# what each field must be (fields not here are checked where they are used)
+_TYPES = {
+    "system": {"name": (lambda v: isinstance(v, str), "a string"),
+               "params": (lambda v: isinstance(v, dict), "a table of parameters")},
+    "protocol": {"kind": (lambda v: isinstance(v, str), "a string"),
+                 "n_steps": _integer(1), "start": _VECTOR, "end": _VECTOR, "times": _VECTOR,
+                 "knots": (lambda v: isinstance(v, list) and len(v) > 0
+                           and all(map(_vector, v)), "a list of control vectors")},
+    "integrator": {"name": (lambda v: isinstance(v, str), "a string")},
+    "run": {"n_traj": _integer(1), "seed": _integer(0, none_ok=True),
+            "beta": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+            "out": (lambda v: isinstance(v, str) and v != "", "a file name"),
+            "record_every": _integer(0), "chunk_traj": _integer(1),
+            "record_positions": (lambda v: isinstance(v, bool), "true or false"),
+            "reverse": (lambda v: isinstance(v, bool), "true or false"),
+            "on_failure": (lambda v: isinstance(v, str), "a string")},
+}
+_KINDS = {dict: "a table", list: "a list", str: "a string", bool: "a boolean",
+          int: "a number", float: "a number", type(None): "null"}
+
+
+def _kind(v):
+    return _KINDS.get(type(v), type(v).__name__)
+
+
 def _check(cfg, where):
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{where}: the top level must be a table of sections ([system], "
+                          f"[protocol], [integrator], [run]), got {_kind(cfg)}")
     for section in cfg:
         if section not in _SECTIONS:
             raise ConfigError(f"{where}: unknown section [{section}]" + _suggest(section,
                                                                                  _SECTIONS))
+    if "description" in cfg and not isinstance(cfg["description"], str):
+        raise ConfigError(f"{where}: description must be a string, got "
+                          f"{_kind(cfg['description'])}")
     for section, required in _REQUIRED.items():
         if section not in cfg:
             raise ConfigError(f"{where}: missing section [{section}]")
+        if not isinstance(cfg[section], dict):
+            raise ConfigError(f"{where}: [{section}] must be a table of fields, got "
+                              f"{_kind(cfg[section])}")
         for key in required:
             if key not in cfg[section]:
                 raise ConfigError(f"{where}: [{section}] is missing the field {key!r}")
@@ -116,6 +171,10 @@ def _check(cfg, where):
                 if key not in allowed:
                     raise ConfigError(f"{where}: [{section}] has an unknown field {key!r}"
                                       + _suggest(key, allowed))
+        for key, (ok, what) in _TYPES[section].items():
+            if key in cfg[section] and not ok(cfg[section][key]):
+                raise ConfigError(f"{where}: [{section}] {key} must be {what}, got "
+                                  f"{cfg[section][key]!r}")
 
 
 def build(cfg, where):
@@ -133,7 +192,7 @@ def build(cfg, where):
                           + _suggest(s["name"], BUILTINS))
     try:
         system = from_spec(s["name"], s.get("params", {}))
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         raise ConfigError(f"{where}: [system] params: {e}") from None
     p = dict(cfg["protocol"])
     kind = p.pop("kind")
@@ -182,16 +241,21 @@ def execute(source, *, out=None, n_traj=None, seed=None, overwrite=False, progre
     from ..engine.driver import simulate
     from ..protocols import crooks_pair
     from ..storage.runfile import RunFileError
+    # explicit None checks: 0 trajectories or an empty name is an error, not "the default"
+    if n_traj is not None and not _integer(1)[0](n_traj):
+        raise ConfigError(f"n_traj (--n-traj) must be an integer >= 1, got {n_traj!r}")
+    if out is not None and not (isinstance(out, (str, os.PathLike)) and os.fspath(out)):
+        raise ConfigError(f"out (--out) must be the path of a run file, got {out!r}")
     cfg, where = load(source)
     system, proto, integ, run = build(cfg, where)
-    out = out or run["out"]
+    out = run["out"] if out is None else os.fspath(out)
     kw = dict(beta=run.get("beta", 1.0), seed=seed if seed is not None else run.get("seed"),
               record_every=run.get("record_every", 0),
               record_positions=run.get("record_positions", False),
               on_failure=run.get("on_failure", "raise"), chunk_traj=run.get("chunk_traj"),
               overwrite=overwrite, progress=progress, n_threads=n_threads,
               executor=executor, threads_per_worker=threads_per_worker)
-    n = n_traj or run["n_traj"]
+    n = run["n_traj"] if n_traj is None else int(n_traj)
     reverse = None
     if run.get("reverse"):  # the exact time-reversed pair, for any integrator
         proto, reverse = crooks_pair(proto)

@@ -10,8 +10,8 @@ momenta for the underdamped ones) and reports, per trajectory (docs/physics.md):
 * ``path_work`` W_path with beta W_path = -log(q_R / p_F) + beta dF, so that
   <exp(-beta W_path)> = exp(-beta dF) holds exactly at any time step.
 
-A kernel is driven through :meth:`Integrator.stepper`: ``advance(state, k0, k1, trace)``
-runs steps k0+1 .. k1 in place on a :class:`KernelState` and returns a :class:`StepInfo`.
+A kernel is driven through :meth:`Integrator.stepper`: ``advance(state, k0, k1, trace,
+rec_off=0)`` runs steps k0+1 .. k1 in place on a :class:`KernelState` and returns a :class:`StepInfo`.
 Kernels are pure (arrays in, arrays out); the engine does everything else between calls.
 """
 from __future__ import annotations
@@ -28,7 +28,14 @@ __all__ = ["Integrator", "KernelState", "StateArrays", "StepInfo", "TraceBuffers
 
 
 def positive(name, value):
-    v = float(value)
+    """float(value), or one ValueError naming ``name`` unless it is a finite number > 0
+    (None, a string or an array included: float()'s own error names no parameter)."""
+    try:
+        if isinstance(value, (bool, complex, np.complexfloating)):
+            raise TypeError
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}") from None
     if not (math.isfinite(v) and v > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return v
@@ -166,9 +173,10 @@ class Integrator:
         return 0
 
     def stepper(self, system, lam, beta, record_every, specialize=None, lanes=None):
-        """A function ``advance(state, k0, k1, trace) -> StepInfo`` running the compiled
-        kernel over steps k0+1..k1 in place on ``state`` (a :class:`KernelState`),
-        recording into ``trace`` (:class:`TraceBuffers`) every ``record_every`` steps.
+        """A function ``advance(state, k0, k1, trace, rec_off=0) -> StepInfo`` running the
+        compiled kernel over steps k0+1..k1 in place on ``state`` (a :class:`KernelState`),
+        recording into ``trace`` (:class:`TraceBuffers`) every ``record_every`` steps
+        (trace row r into buffer row r - rec_off, when it is in the buffer).
         ``lanes``: trajectories per block inside the kernel (default: by dimension; the
         numbers do not depend on it); ``specialize`` is ignored (0.1.0's option: every
         kernel is specialized now)."""
@@ -186,20 +194,21 @@ class Integrator:
 
 
 def lanes_stepper(kernel, lam, params, record_every, lanes):
-    """``advance(state, k0, k1, trace) -> StepInfo`` running a lanes kernel
-    ``kernel(lam, k0, k1, params, state_arrays, trace, record_every, 0)`` on contiguous
-    ranges of the trajectories in parallel threads (the numbers do not depend on how
-    they are split)."""
+    """``advance(state, k0, k1, trace, rec_off=0) -> StepInfo`` running a lanes kernel
+    ``kernel(lam, k0, k1, params, state_arrays, trace, record_every, rec_off)`` on
+    contiguous ranges of the trajectories in parallel threads (the numbers do not depend
+    on how they are split). Trace row r is written to row r - rec_off of ``trace`` (a
+    window of rows), rows outside it are not recorded."""
     lam = np.ascontiguousarray(lam, dtype=np.float64)
     record_every = int(record_every)
 
-    def advance(state, k0, k1, trace):
+    def advance(state, k0, k1, trace, rec_off=0):
         before = int(state.n_accepted.sum())
         arrays = state.kernel_arrays()
 
         def part(a, b):
             kernel(lam, k0, k1, params, StateArrays(*(v[a:b] for v in arrays)),
-                   TraceBuffers(*(t[a:b] for t in trace)), record_every, 0)
+                   TraceBuffers(*(t[a:b] for t in trace)), record_every, int(rec_off))
         run_split(part, state.n, lanes)
         return step_info(state, k0, k1, before)
     advance.kernel = kernel

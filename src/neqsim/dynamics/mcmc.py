@@ -35,20 +35,36 @@ class MarkovKernel(Integrator):
     dt = 1.0  # one step per temperature: trace "time" counts temperatures
 
     def __init__(self, step_size=0.1, *, n_moves=1, target_acceptance=None):
+        if self._proposal < 0:  # the base class has no proposal: it would never move
+            raise TypeError("MarkovKernel is the base class of the AIS kernels and has no "
+                            "proposal; use nq.kernels.RandomWalk, nq.kernels.MALA or "
+                            "nq.kernels.HMC")
         if isinstance(step_size, str):
             if step_size != "adapt":
                 raise ValueError(f"step_size must be a number, an array or 'adapt', "
                                  f"got {step_size!r}")
             self.step_size = "adapt"
         else:
-            arr = np.asarray(step_size, dtype=np.float64)
-            if not (np.all(np.isfinite(arr)) and np.all(arr > 0)) or arr.ndim > 1:
-                raise ValueError("step_size must be finite and > 0 (a number or a 1-D array)")
+            try:
+                if np.iscomplexobj(step_size) or step_size is None:
+                    raise TypeError
+                arr = np.asarray(step_size, dtype=np.float64)
+            except (TypeError, ValueError):
+                arr = np.full(2, np.nan)  # reported below with what was given
+            if not (np.all(np.isfinite(arr)) and np.all(arr > 0)) or arr.ndim > 1 \
+                    or arr.size == 0:
+                raise ValueError(f"step_size must be finite and > 0 (a number, one per "
+                                 f"temperature in a 1-D array, or 'adapt'), got "
+                                 f"{step_size!r}")
             self.step_size = float(arr) if arr.ndim == 0 else arr.copy()
         if isinstance(n_moves, bool) or int(n_moves) != n_moves or n_moves < 1:
             raise ValueError(f"n_moves must be an integer >= 1, got {n_moves!r}")
         self.n_moves = int(n_moves)
-        t = self.default_acceptance if target_acceptance is None else float(target_acceptance)
+        try:
+            t = self.default_acceptance if target_acceptance is None else \
+                float(target_acceptance)
+        except (TypeError, ValueError):
+            t = math.nan
         if not 0 < t < 1:
             raise ValueError(f"target_acceptance must be in (0, 1), got {target_acceptance!r}")
         self.target_acceptance = t

@@ -74,11 +74,11 @@ class SpinFlip(Integrator):
              "NF2": 4 * z + 2, "GLAUBER": self.rule == "glauber"}, label=f"{system.name}/SpinFlip"))
         inner = lanes_stepper(kern, lam, (float(beta), ghosted), record_every, b)
 
-        def advance(st, k0, k1, trace):
+        def advance(st, k0, k1, trace, rec_off=0):
             if not spinflip_kernel.all_spins(st.x):
                 raise ValueError(f"{system.name}: configurations must be spins, every entry "
                                  "+1 or -1: pass init= arrays of +-1 (nq.Equilibrate runs "
                                  "MALA, which cannot equilibrate spins), or start at J = 0 "
                                  "where init='equilibrium' samples exactly")
-            return inner(st, k0, k1, trace)
+            return inner(st, k0, k1, trace, rec_off)
         return advance

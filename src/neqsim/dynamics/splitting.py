@@ -78,7 +78,10 @@ class Langevin(Integrator):
 
     def __init__(self, dt, gamma=1.0, mass=1.0, splitting="V R O R V"):
         self.dt = positive("dt", dt)
-        g = float(gamma)
+        try:  # gamma = 0 is allowed (no bath: VelocityVerlet), so not ``positive``
+            g = math.nan if isinstance(gamma, (bool, complex)) else float(gamma)
+        except (TypeError, ValueError):
+            g = math.nan
         if not (math.isfinite(g) and g >= 0):
             raise ValueError(f"gamma must be a finite number >= 0, got {gamma!r}")
         self.gamma = g

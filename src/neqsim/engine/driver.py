@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import time
 
 import numba
 
 from ..storage import runfile
+from ..storage.claim import claim
+from ..storage.shards import tidy as tidy_shards
 from ..storage.sink import MemorySink
 from ..systems.checks import PotentialError, check_gradient
 from ..systems.system import fingerprint
@@ -34,8 +35,9 @@ from .progress import progress_bar, wants_progress
 
 __all__ = ["simulate", "resume", "IntegrationError"]
 
-BLOCK_BYTES = 64 * 2**20      # default working memory of one trajectory block
 TARGET_CALL_S = 1.0           # adaptive kernel calls last about this long
+MIN_TRACE_ROWS = 64           # trace rows a kernel call may record, at least (calls
+                              # recording fewer would cost more in overhead than they save)
 
 
 def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
@@ -76,13 +78,17 @@ def simulate(system, protocol, integrator, n_traj, *, beta=1.0, seed=None,
         results.
     """
     record, execution = split_keywords("simulate", record, execution, options)
-    if out is not None:  # before any work
-        runfile.check_output(out, overwrite=overwrite, resume=resume)
-    try:
-        return _simulate(system, protocol, integrator, n_traj, beta, seed, init, record, out,
-                         overwrite, resume, on_failure, execution)
-    except PotentialError as e:  # one short traceback, ending at the user's call
-        raise PotentialError(str(e)) from None
+    if out is not None:  # the claim needs the folder
+        runfile.check_folder(out)
+    # one writer per path: claimed, then checked (before any work), held until we return
+    with contextlib.nullcontext() if out is None else claim(out):
+        if out is not None:
+            runfile.check_output(out, overwrite=overwrite, resume=resume)
+        try:
+            return _simulate(system, protocol, integrator, n_traj, beta, seed, init, record,
+                             out, overwrite, resume, on_failure, execution)
+        except PotentialError as e:  # one short traceback, ending at the user's call
+            raise PotentialError(str(e)) from None
 
 
 def _simulate(system, protocol, integrator, n_traj, beta, seed, init, record, out,
@@ -94,6 +100,7 @@ def _simulate(system, protocol, integrator, n_traj, beta, seed, init, record, ou
     if out is None:
         if resume or overwrite:
             raise ValueError("resume= and overwrite= apply to run files: pass out=")
+        job.check_memory()  # before allocating: numpy's MemoryError names no way out
         sink = MemorySink(job)
         _execute(job, sink, plan)
         return sink.result(plan)
@@ -123,10 +130,12 @@ def resume(path, *, system=None, execution=None, **options):
     Returns the completed Run.
     """
     _, execution = split_keywords("resume", None, execution, options, allow_record=False)
-    try:
-        return _resume(path, system, execution)
-    except PotentialError as e:  # one short traceback, ending at the user's call
-        raise PotentialError(str(e)) from None
+    runfile.read_stored(path)  # a clear error for a missing or foreign file first
+    with claim(path):
+        try:
+            return _resume(path, system, execution)
+        except PotentialError as e:  # one short traceback, ending at the user's call
+            raise PotentialError(str(e)) from None
 
 
 def _resume(path, system, execution):
@@ -163,7 +172,8 @@ def _continue(path, job, plan, chunk_traj):
     finally:
         sink.close()
     # complete: shards an executor's workers left for this file are of no further use
-    shutil.rmtree(path + ".shards", ignore_errors=True)
+    # (only what neqsim put there goes; a user's files in it stay)
+    tidy_shards(path + ".shards")
     return run
 
 
@@ -174,12 +184,30 @@ class _Plan:
     def __init__(self, job, ex, *, streaming, out):
         self.chunk_steps = None if ex.chunk_steps is None else check_int(
             "chunk_steps", ex.chunk_steps, 1)
+        budget = check_int("block_bytes", ex.block_bytes, 2**16)
+        # bytes per trajectory of a block: its state, and what it holds of the trace (a
+        # window of rows when streaming into a file, nothing of its own in memory)
+        state_bytes = 8 * (6 * job.system.dim + 16)
+        row_bytes = 8 * (2 + job.rec_dim) if job.record_every else 0
+        held = min(job.n_rec, MIN_TRACE_ROWS) * row_bytes if streaming else 0
         chunk_traj = ex.chunk_traj
         if chunk_traj is None:
-            chunk_traj = max(256, BLOCK_BYTES // job.bytes_per_trajectory())
+            chunk_traj = max(1, budget // (state_bytes + held))
         self.chunk_traj = min(check_int("chunk_traj", chunk_traj, 1), job.n_traj)
+        # the window's rows: the rest of the budget, at least MIN_TRACE_ROWS, at most all
+        spare = max(0, budget - self.chunk_traj * state_bytes)
+        self.trace_rows = max(2, min(job.n_rec, max(
+            MIN_TRACE_ROWS, spare // max(1, self.chunk_traj * row_bytes))))
+        # an executor's worker holds a whole block's traces (it writes them as one shard)
+        self.worker_chunk = max(1, budget // (state_bytes + job.n_rec * row_bytes))
         self.n_threads = None if ex.n_threads is None else check_int("n_threads",
                                                                      ex.n_threads, 1)
+        limit = numba.config.NUMBA_NUM_THREADS
+        if self.n_threads is not None and self.n_threads > limit:
+            raise ValueError(f"n_threads={self.n_threads} is more than the {limit} threads "
+                             "numba started with (NUMBA_NUM_THREADS, by default the number "
+                             f"of CPUs): pass at most {limit}, or set NUMBA_NUM_THREADS "
+                             "before importing neqsim")
         self.progress = wants_progress(ex.progress)
         self.check_gradient = bool(ex.check_gradient)
         # the one-line "compiling kernels" notice: unless asked to be quiet
@@ -208,7 +236,7 @@ class _Plan:
                                      system_factory=ex.system_factory, shard_dir=shard_dir,
                                      owned=auto)
         if ex.chunk_traj is None:
-            self.chunk_traj = self.executor.default_chunk_traj(job, self.chunk_traj)
+            self.chunk_traj = self.executor.default_chunk_traj(job, self.worker_chunk)
 
 
 @contextlib.contextmanager
@@ -263,12 +291,13 @@ def _execute_blocks(job, sink, plan):
                     state, x0, v0, e0 = start_block(job, sampler, a, b, sink.info)
                     sink.block_start(a, b, x0, v0, e0)
                 n = b - a
-                trace = sink.trace_buffers(a, b)
-                if job.record_every:
-                    if k > 0:
-                        sink.read_trace(a, b, k // job.record_every + 1, trace)
-                    elif job.rec_dim:
-                        trace.x[:, 0, :] = x0
+                every = job.record_every
+                # a file's traces go through a window of rows: memory does not grow with
+                # the number of steps (rows already in the file are never read back)
+                rows = plan.trace_rows if sink.windowed else job.n_rec
+                trace = sink.trace_buffers(a, b, rows)
+                if every and k == 0 and job.rec_dim:
+                    trace.x[:, 0, :] = x0
                 bar.advance(n * k, N)
                 last_save = time.perf_counter()
                 while k < N:
@@ -280,15 +309,18 @@ def _execute_blocks(job, sink, plan):
                         k1 = min(N, k + max(1, (1 << 22) // n))
                     else:
                         k1 = min(N, k + max(1, int(rate * TARGET_CALL_S / n)))
+                    r0 = 0 if k == 0 else k // every + 1 if every else 0  # first new row
+                    off = r0 if sink.windowed else 0
+                    if every and sink.windowed:  # the rows this call records fit the window
+                        k1 = min(k1, (off + rows) * every - 1)
                     t0 = time.perf_counter()
-                    advance(state, k, k1, trace)
+                    advance(state, k, k1, trace, off)
                     rate = n * (k1 - k) / max(time.perf_counter() - t0, 1e-6)
                     error = blowup_error(job, state.failed_step, a)
                     if error is not None:
                         raise error
-                    if job.record_every:
-                        r0 = 0 if k == 0 else k // job.record_every + 1
-                        sink.write_trace(a, b, r0, k1 // job.record_every + 1, trace)
+                    if every:
+                        sink.write_trace(a, b, r0, k1 // every + 1, trace, off)
                     bar.advance(n * (k1 - k), N)
                     k = k1
                     if k < N and time.perf_counter() - last_save >= plan.checkpoint_every:

@@ -64,6 +64,7 @@ MIN_BLOCK = 1024          # default blocks are at least this large (per-block ov
 BLOCKS_PER_WORKER = 4     # default: about this many blocks per worker (load balance)
 IN_FLIGHT_PER_WORKER = 2  # default cap on submitted, uncommitted blocks per worker
 RECOUNT_S = 10.0          # how often the driver re-counts a (scaling) cluster's workers
+CALL_S = 1.0              # a worker's kernel calls last about this long
 
 
 # --- driver side --------------------------------------------------------------------------
@@ -174,15 +175,20 @@ class ExecutorPlan:
             "system_name": job.system.name,
             "fingerprint": fp,
             "threads": self.threads,
-            "shards": None if self.shards is None else (self.shards.dir, self.shards.key),
+            # workers stop a block when this process is gone (checked between calls)
+            "driver": (platform.node(), os.getpid()),
+            # the secret travels with the job, never through the shard directory
+            "shards": None if self.shards is None else (self.shards.dir, self.shards.key,
+                                                        self.shards.secret),
         }
         self.n_workers = executor_workers(executor)
         self._counted = time.monotonic()
 
-    def default_chunk_traj(self, job, memory_default):
-        """About BLOCKS_PER_WORKER blocks per worker, within the memory-based default."""
+    def default_chunk_traj(self, job, memory_bound):
+        """About BLOCKS_PER_WORKER blocks per worker, at least MIN_BLOCK trajectories, and
+        never more than ``memory_bound`` (what fits a worker's block memory)."""
         per = math.ceil(job.n_traj / (BLOCKS_PER_WORKER * self.n_workers))
-        return max(1, min(memory_default, job.n_traj, max(MIN_BLOCK, per)))
+        return max(1, min(memory_bound, job.n_traj, max(MIN_BLOCK, per)))
 
     def max_in_flight(self):
         if self._max_in_flight is not None:
@@ -273,7 +279,7 @@ class ExecutorPlan:
                 f"driver ({platform.node()}) cannot see: shard_dir must be on a file system "
                 "that the driver and every worker share (same path), or pass "
                 "shard_dir=None to send block results back through the executor")
-        return read_shard(path, self.shards.key, a, b)
+        return read_shard(path, self.shards.key, a, b, self.shards.secret)
 
 
 def _blocks(n_done, n_traj, chunk, found):
@@ -376,6 +382,52 @@ def _numba_threads(n):
         numba.set_num_threads(old)
 
 
+_PARENT = os.getppid()  # of this worker process, when it started
+
+
+def _driver_gone(driver):
+    """Whether the driver process ``(host, pid)`` has died (False when it cannot tell:
+    another host)."""
+    host, pid = driver
+    if pid == os.getpid():  # in-process executors
+        return False
+    if pid == _PARENT and os.getppid() != pid:  # a child whose parent died is re-parented
+        return True
+    if host != platform.node():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, not ours to signal
+        return False
+    return False
+
+
+_WATCHING = []
+
+
+def _exit_with_driver(driver):
+    """In a process-pool worker: exit when the driver dies. Its task pipe stays open in
+    its sibling workers, so an idle worker would otherwise wait on it forever. Not in a
+    Dask worker, which belongs to its cluster (a block there is abandoned instead)."""
+    if _WATCHING:
+        return
+    try:
+        from distributed import get_worker
+        get_worker()
+        return
+    except (ImportError, ValueError):
+        pass
+    _WATCHING.append(driver)
+
+    def watch():
+        while not _driver_gone(driver):
+            time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, name="neqsim-driver-watch", daemon=True).start()
+
+
 def run_block(spec, a, b, x0_rows=None, v0_rows=None):
     """Compute trajectories a..b-1 of the job described by ``spec`` (on a worker).
 
@@ -383,6 +435,8 @@ def run_block(spec, a, b, x0_rows=None, v0_rows=None):
     for an IntegrationError, which the driver raises in order. Pure: no file access
     (except the shard file it writes when the run uses shards)."""
     from ..dynamics.base import TraceBuffers
+    if spec["driver"][1] != os.getpid():
+        _exit_with_driver(spec["driver"])
     prep = _prepared(spec)
     job = prep.job
     if spec["arrays_init"]:
@@ -398,7 +452,19 @@ def run_block(spec, a, b, x0_rows=None, v0_rows=None):
         trace = TraceBuffers.empty(n, job.n_rec, job.rec_dim)
         if job.rec_dim:
             trace.x[:, 0, :] = x0
-        prep.advance(state, 0, job.n_steps, trace)
+        # in calls of about a second, so that a worker notices a dead driver and stops
+        # (a process pool's workers then exit: their task pipe is closed)
+        k, rate = 0, None
+        while k < job.n_steps:
+            if _driver_gone(spec["driver"]):
+                raise RuntimeError(f"the driver (pid {spec['driver'][1]}) has died; "
+                                   f"abandoning trajectories {a}..{b - 1}")
+            per_call = (1 << 22) // n if rate is None else int(rate * CALL_S / n)
+            k1 = min(job.n_steps, k + max(1, per_call))
+            t0 = time.perf_counter()
+            prep.advance(state, k, k1, trace)
+            rate = n * (k1 - k) / max(time.perf_counter() - t0, 1e-6)
+            k = k1
     error = blowup_error(job, state.failed_step, a)
     if error is not None:
         return _Failure(str(error), error.trajectories, error.steps)
@@ -406,6 +472,7 @@ def run_block(spec, a, b, x0_rows=None, v0_rows=None):
     if job.record_every:
         out.update(rW=trace.work, rQ=trace.heat, rx=trace.x)
     if spec["shards"] is not None:
-        directory, key = spec["shards"]
-        return {"shard": write_shard(directory, key, a, b, out), "host": platform.node()}
+        directory, key, secret = spec["shards"]
+        return {"shard": write_shard(directory, key, a, b, out, secret),
+                "host": platform.node()}
     return out

@@ -8,25 +8,61 @@ are deliberately not part of it).
 from __future__ import annotations
 
 import json
-import math
+import os
 import secrets
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..dynamics.base import Integrator
+from ..dynamics.base import Integrator, positive
 from ..protocols.protocol import Protocol, as_protocol
+from ..storage.errors import human_bytes
 from ..storage.runfile import integrator_from_spec
 from ..systems.system import System, fingerprint
 from .initial import Equilibrate
 
-__all__ = ["Job", "check_int"]
+__all__ = ["Job", "check_int", "check_seed"]
 
 
 def check_int(name, value, minimum):
-    if isinstance(value, bool) or int(value) != value or value < minimum:
+    try:
+        ok = not isinstance(value, bool) and int(value) == value and value >= minimum
+    except (TypeError, ValueError, OverflowError):  # None, 'abc', NaN, inf
+        ok = False
+    if not ok:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_seed(seed):
+    """``seed`` as an int in [0, 2**64) (None: draw a fresh one), or one ValueError."""
+    if seed is None:
+        return secrets.randbits(63)
+    try:
+        ok = not isinstance(seed, bool) and int(seed) == seed and 0 <= int(seed) < 2**64
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ValueError(f"seed must be an integer in [0, 2**64) (or None for a fresh one), "
+                         f"got {seed!r}")
+    return int(seed)
+
+
+def available_memory():
+    """Bytes of RAM available to a new allocation (Linux: MemAvailable; elsewhere the
+    physical total), or None where the system does not say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return None
+
 
 
 def _initial_arrays(init, n_traj, dim, underdamped):
@@ -89,13 +125,8 @@ class Job:
                              f"{system.control_names}, but the protocol has "
                              f"{protocol.n_controls}")
         n_traj = check_int("n_traj", n_traj, 1)
-        beta = float(beta)
-        if not (math.isfinite(beta) and beta > 0):
-            raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
-        if seed is None:
-            seed = secrets.randbits(63)
-        if isinstance(seed, bool) or int(seed) != seed or not 0 <= int(seed) < 2**64:
-            raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+        beta = positive("beta", beta)
+        seed = check_seed(seed)
         record_every = check_int("record_every", record_every, 0)
         if on_failure not in ("raise", "nan"):
             raise ValueError(f"on_failure must be 'raise' or 'nan', got {on_failure!r}")
@@ -136,6 +167,20 @@ class Job:
         """Working memory of one trajectory inside a block (kernel state and traces)."""
         d = self.system.dim
         return 8 * (6 * d + 16 + self.n_rec * (2 + self.rec_dim))
+
+    def check_memory(self, available=None):
+        """Raise a ValueError, before anything is allocated, when the in-memory result
+        (every trajectory's state and traces at once) cannot fit in the available RAM:
+        numpy's MemoryError names a shape, not the way out (out= streams to a file and
+        keeps memory bounded by one block). ``available``: bytes (default: the system's)."""
+        need = self.n_traj * self.bytes_per_trajectory()
+        available = available_memory() if available is None else available
+        if available is not None and need > available:
+            raise ValueError(
+                f"n_traj={self.n_traj}: the in-memory result needs about {human_bytes(need)} "
+                f"({human_bytes(self.bytes_per_trajectory())} per trajectory) but "
+                f"{human_bytes(available)} of memory is available; pass out='run.h5' to stream "
+                "the trajectories to a run file, or use fewer trajectories")
 
     # --- configuration as stored in run files ------------------------------------------
     def init_spec(self):

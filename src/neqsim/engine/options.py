@@ -28,7 +28,9 @@ class Execution:
     """How a run is executed; the numbers do not depend on any of it.
 
     n_threads : numba threads of this process (default: numba's).
-    chunk_traj : trajectories per block (default: ~64 MB of working memory).
+    block_bytes : working memory of one block of trajectories, traces included (default
+        64 MiB); a run file's traces are written through a window of rows sized to fit.
+    chunk_traj : trajectories per block (default: as many as ``block_bytes`` allows).
     chunk_steps : steps per kernel call (default: adaptive, ~1 s per call).
     progress : progress bar (default: when stderr is a terminal).
     checkpoint_every : with a run file, checkpoint a long block at most this often (s).
@@ -41,6 +43,7 @@ class Execution:
     specialize : accepted for 0.1.0 scripts; the kernels are always specialized now.
     """
     n_threads: int | None = None
+    block_bytes: int = 64 * 2**20
     chunk_traj: int | None = None
     chunk_steps: int | None = None
     progress: bool | None = None

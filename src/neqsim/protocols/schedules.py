@@ -19,9 +19,13 @@ __all__ = ["uniform", "linear", "geometric", "sigmoid", "from_array", "thermodyn
            "adaptive", "Adaptive"]
 
 
-def _n(n_steps):
-    if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
-        raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+def _n(n_steps, name="n_steps"):
+    try:
+        ok = not isinstance(n_steps, bool) and int(n_steps) == n_steps and n_steps >= 1
+    except (TypeError, ValueError, OverflowError):  # None, 'ten', NaN, inf
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be an integer >= 1, got {n_steps!r}")
     return int(n_steps)
 
 
@@ -107,16 +111,23 @@ def _check(schedule):
 @dataclass(frozen=True)
 class Adaptive:
     """Schedule chosen from a pilot run: ``n_steps`` temperatures equally spaced in
-    thermodynamic length, measured with ``n_pilot`` separate chains on a linear grid of
-    ``grid`` points."""
+    thermodynamic length, measured with ``n_pilot`` separate chains (None: as many as
+    are available, up to 1000, see :func:`adaptive`) on a linear grid of ``grid``
+    points."""
     n_steps: int
-    n_pilot: int = 1000
+    n_pilot: int | None = None
     grid: int = 1000
 
 
-def adaptive(n_steps, *, n_pilot=1000, grid=1000):
+def adaptive(n_steps, *, n_pilot=None, grid=1000):
     """An adaptive schedule for :func:`neqsim.ais` (equal thermodynamic length, from a pilot).
     The pilot chains are separate from the reported ones: adapting a schedule (or step
     sizes) on the chains whose weights are averaged makes the weights depend on their own
-    noise and biases log Z, so neqsim never does it."""
-    return Adaptive(int(n_steps), int(n_pilot), int(grid))
+    noise and biases log Z, so neqsim never does it.
+
+    ``n_pilot``: pilot chains. By default 1000 when ``ais`` gets ``initial`` as a callable
+    (it draws them), and min(n_chains, 1000) when it gets an array (its first rows start
+    the pilot chains); an explicit ``n_pilot`` larger than such an array is an error.
+    ``grid``: points of the linear grid in t on which the pilot measures the variance."""
+    return Adaptive(_n(n_steps), None if n_pilot is None else _n(n_pilot, "n_pilot"),
+                    _n(grid, "grid"))

@@ -33,7 +33,10 @@ def adapt(system, proto, kernel, x, seed, iters, n_threads, progress=None):
     grid = _schedules.linear(proto.grid) if adaptive_schedule else proto
     lam = grid.values.copy()
     n_pts = lam.shape[0]
-    if kernel.step_size == "adapt":
+    # "adapt" is the only string a kernel accepts (an array compared with it is
+    # elementwise, and ambiguous as a condition)
+    given = kernel.step_size if isinstance(kernel.step_size, np.ndarray) else None
+    if isinstance(kernel.step_size, str):
         eps = np.full(n_pts, kernel.default_step_size)
         adapt = True
     else:
@@ -88,6 +91,8 @@ def adapt(system, proto, kernel, x, seed, iters, n_threads, progress=None):
         var_by_t[-1] = var_by_t[-2]
         new, length = _schedules.thermodynamic_length(lam[:, 0], var_by_t, proto.n_steps)
         info.update(thermodynamic_length=length, variance_grid=var_by_t)
+        if given is not None:  # the user's per-temperature steps, for the new schedule
+            return new, kernel, info
         t_new = new.values[:, 0]
         eps_new = np.interp(t_new, lam[:, 0], eps)
         return new, kernel.with_step_sizes(eps_new), info

@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._keywords import suggest_keywords
+from ..analysis._common import check_bootstrap
 from ..analysis.logz import ais_log_z
 from ..dynamics.base import Integrator
 from ..dynamics.mcmc import MarkovKernel
 from ..engine.driver import simulate
+from ..engine.job import check_int, check_seed
 from ..protocols import schedules as _schedules
 from ..protocols.protocol import Protocol, as_protocol
 from ..protocols.schedules import Adaptive
@@ -103,6 +105,23 @@ def _initial_array(initial, n, dim, rng, what):
     return arr
 
 
+def _pilot_size(n_pilot, proto, initial, n_chains):
+    """The number of pilot chains: ``n_pilot``, the adaptive schedule's own, or by default
+    up to 1000 (as many as ``initial`` provides: an array's rows, a callable any)."""
+    if n_pilot is None and isinstance(proto, Adaptive):
+        n_pilot = proto.n_pilot
+    if n_pilot is not None:
+        if not callable(initial) and n_pilot > n_chains:
+            raise ValueError(f"n_pilot={n_pilot} pilot chains need as many initial samples, "
+                             f"but initial has {n_chains}: pass n_pilot <= {n_chains} (to "
+                             "nq.ais or nq.schedules.adaptive), or initial as a callable "
+                             "initial(n, rng) that can draw any number")
+        return n_pilot
+    if isinstance(proto, Adaptive) and callable(initial):
+        return 1000  # a callable can draw them all
+    return min(n_chains, 1000)
+
+
 @suggest_keywords
 @short_traceback
 def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_chains,
@@ -129,8 +148,11 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
         reverse chains too, and the estimate is BAR between the directions, with the
         stochastic bounds (forward below, reverse above) in its diagnostics.
     out : run file for the forward chains (reverse chains: ``<out>.reverse.h5``).
-    n_pilot, adapt_iters : pilot chains (default min(n_chains, 1000)) and kernel calls per
-        temperature used for adaptation.
+    n_pilot, adapt_iters : pilot chains and kernel calls per temperature used for
+        adaptation. ``n_pilot`` defaults to the adaptive schedule's ``n_pilot`` if it
+        sets one, else to min(n_chains, 1000), or 1000 with an adaptive schedule and a
+        callable ``initial``. An array's first rows start the pilot chains, so with an
+        array an explicit ``n_pilot`` cannot exceed n_chains.
     n_bootstrap : bootstrap replicates for the estimate's interval (0: none).
     Returns an :class:`AISResult`; raises if every chain ends with zero weight.
     """
@@ -139,13 +161,17 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
         raise TypeError("kernel must be one of nq.kernels.RandomWalk, MALA, HMC (or, with a "
                         "System such as an Ising lattice, its integrator, e.g. "
                         "nq.ising.SpinFlip('glauber'))")
-    if isinstance(n_chains, bool) or int(n_chains) != n_chains or n_chains < 1:
-        raise ValueError(f"n_chains must be an integer >= 1, got {n_chains!r}")
+    # before any work: a bad argument found after the chains ran costs the whole run
+    n_chains = check_int("n_chains", n_chains, 1)
+    seed = None if seed is None else check_seed(seed)
+    n_bootstrap, _ = check_bootstrap(n_bootstrap, 0.95)
+    adapt_iters = check_int("adapt_iters", adapt_iters, 1)
+    if n_pilot is not None:
+        n_pilot = check_int("n_pilot", n_pilot, 1)
     if out is not None:  # before any work: a pilot can take minutes
         check_output(out, overwrite=overwrite, resume=resume)
         if reverse_initial is not None:
             check_output(f"{out}.reverse.h5", overwrite=overwrite, resume=resume)
-    n_chains = int(n_chains)
     if path not in ("likelihood", "geometric"):
         raise ValueError(f"path must be 'likelihood' or 'geometric', got {path!r}")
     rng = np.random.default_rng(None if seed is None else [int(seed), 1])
@@ -187,13 +213,16 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
         dim = x0.shape[1]
     if system is None:
         system = path_system(f0, f1, dim, path, kernel.needs_gradient)
+    steps = getattr(kernel, "step_size", None)
+    if isinstance(steps, np.ndarray) and steps.shape != (proto.n_steps + 1,):
+        raise ValueError(f"kernel step_size has {steps.size} entries; it needs one per "
+                         f"temperature t_0..t_N: {proto.n_steps + 1} for this schedule of "
+                         f"{proto.n_steps} steps (or a number, or 'adapt')")
     pilot = {}
-    if isinstance(proto, Adaptive) or isinstance(getattr(kernel, "step_size", None), str):
-        n_p = min(n_chains, 1000) if n_pilot is None else int(n_pilot)
-        if isinstance(proto, Adaptive):
-            n_p = proto.n_pilot if n_pilot is None else n_p
+    if isinstance(proto, Adaptive) or isinstance(steps, str):
         if isinstance(x0, str):
             raise ValueError("adaptation needs initial samples (an array or a callable)")
+        n_p = _pilot_size(n_pilot, proto, initial, n_chains)
         pilot_x = _initial_array(initial if callable(initial) else x0[:n_p], n_p, dim,
                                  np.random.default_rng([seed, 2]), "initial samples")
         proto, kernel, pilot = adapt(system, proto, kernel, pilot_x, seed, adapt_iters,

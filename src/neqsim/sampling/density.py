@@ -5,6 +5,9 @@ import inspect
 
 import numpy as np
 from numba import njit
+from numba.core.errors import NumbaError
+
+from ..systems.checks import check_compiles, short_traceback
 
 __all__ = ["LogDensity", "log_density"]
 
@@ -35,11 +38,18 @@ class LogDensity:
                 return f(x)
             self.value_grad = value_only
 
+    @short_traceback
     def __call__(self, x, grad=None):
         x = np.ascontiguousarray(x, dtype=np.float64)
         if grad is None:
             grad = np.empty_like(x)
-        return self.value_grad(x, grad)
+        try:
+            return self.value_grad(x, grad)
+        except NumbaError:
+            # numba's own error runs to dozens of lines; the check names the user's line
+            check_compiles(self.py_func, "log_density_grad" if self.has_gradient
+                           else "log_density", self.name)
+            raise
 
     def __repr__(self):
         return f"LogDensity({self.name}{', with gradient' if self.has_gradient else ''})"

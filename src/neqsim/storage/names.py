@@ -6,8 +6,8 @@ pins every one. Integrator classes carry their own run-file name (``file_name``)
 table here is what the test compares the registry against.
 """
 
-#: /h5md/modules/neqsim version: major changes break readers
-FORMAT_VERSION = (1, 0)
+#: /h5md/modules/neqsim version: major changes break readers (1.1: checksums, storage/digests.py)
+FORMAT_VERSION = (1, 1)
 
 #: per-trajectory totals under /observables/totals
 TOTALS = ("work", "heat", "shadow_work", "path_work", "initial_energy", "final_energy")

@@ -23,6 +23,8 @@ import getpass
 import json
 import os
 import platform
+import shutil
+import tempfile
 import time
 
 import numpy as np
@@ -30,21 +32,15 @@ import numpy as np
 from .._keywords import suggest_keywords
 from ..dynamics.base import Integrator, KernelState
 from ..protocols.protocol import Protocol
+from . import digests
+from .audit import audit
+from .errors import RunFileError, human_bytes, printable
 from .names import CHECKPOINT, CONVENTIONS, FORMAT_VERSION, TOTALS
 from .result import Run
 from .sink import Sink
 
 __all__ = ["RunFileError", "RunFileSink", "create", "open_run", "read_stored", "describe",
-           "FORMAT_VERSION", "integrator_from_spec", "check_output"]
-
-
-class RunFileError(ValueError):
-    """A run file that cannot be used as asked (missing, not a run, corrupted, ...)."""
-
-    def __init__(self, path, problem):
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
+           "FORMAT_VERSION", "integrator_from_spec", "check_output", "check_folder"]
 
 
 def _h5py():
@@ -87,6 +83,14 @@ def check_output(path, *, overwrite=False, resume=False):
                                      "run: --overwrite), or resume=True / nq.resume(path) "
                                      "to continue the run in it (neqsim resume)")
         return
+    check_folder(path)
+
+
+def check_folder(path):
+    """Raise RunFileError unless the folder of ``path`` exists and is writable."""
+    path = os.fspath(path)
+    if path == "":
+        raise RunFileError(path, "an empty path; give the path of the run file to write")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise RunFileError(path, f"its folder {folder} does not exist")
@@ -99,7 +103,20 @@ def create(path, job, *, overwrite=False, chunk_traj):
     h5py = _h5py()
     path = os.fspath(path)
     check_output(path, overwrite=overwrite)
-    tmp = f"{path}.tmp-{os.getpid()}"
+    folder = os.path.dirname(os.path.abspath(path))
+    need, free = file_bytes(job, int(chunk_traj)), _free_bytes(folder)
+    if need > free:  # every dataset is allocated now: a full disk must fail here, cleanly
+        raise RunFileError(path, f"needs {human_bytes(need)} of disk ({job.n_traj:,} trajectories"
+                                 + (f", traces of {job.n_rec:,} rows" if job.record_every
+                                    else "") + f"), but the disk holding {folder} has "
+                                 f"{human_bytes(free)} free: write it to a larger disk, or record "
+                                 "less (fewer trajectories per file, a larger record_every, "
+                                 "no positions)")
+    # built in a fresh private directory (mode 0700, unpredictable name) beside the
+    # target: no one can plant a symlink at the name h5py writes, and the rename is atomic
+    tmp_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".creating",
+                               dir=folder)
+    tmp = os.path.join(tmp_dir, "run.h5")
     n, d = job.n_traj, job.system.dim
     try:
         with h5py.File(tmp, "w", track_order=True) as f:
@@ -164,12 +181,27 @@ def create(path, job, *, overwrite=False, chunk_traj):
                 g = nq.create_group(f"checkpoint/{slot}")
                 for key, shape, dtype in _state_layout(job, cap):
                     _dataset(g, key, shape, dtype, 0)
+            digests.CellDigests.layout(f, n, cap, _dataset)
+            nq.attrs["config_digest"] = digests.config_digest(f)  # last: covers the rest
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
     return path
+
+
+def _free_bytes(folder):
+    return shutil.disk_usage(folder).free
+
+
+def file_bytes(job, cap):
+    """Bytes the datasets of a run file for ``job`` take (all allocated at creation)."""
+    n, d = job.n_traj, job.system.dim
+    per = 8 * (len(TOTALS) + 2 + (4 if job.underdamped else 2) * d)
+    if job.record_every:
+        per += 8 * job.n_rec * (2 + job.rec_dim)
+    slot = sum(int(np.prod(shape)) * 8 for _, shape, _ in _state_layout(job, cap))
+    cells = -(-n // cap)
+    return n * per + 2 * slot + cells * (digests.SIZE * 12 + 8) + (1 << 20)
 
 
 def _state_layout(job, cap):
@@ -199,7 +231,14 @@ class RunFileSink(Sink):
                 raise RunFileError(self.path, "is open for writing by another process "
                                               "(a simulation or resume still running?)") from None
             raise RunFileError(self.path, f"cannot be opened for writing ({e})") from None
+        try:  # a file from someone else: refuse links out of it before writing into it
+            audit(self.f, self.path)
+            digests.check_config(self.f, self.path)
+        except BaseException:
+            self.f.close()
+            raise
         self.capacity = int(self.f["neqsim"].attrs["chunk_traj"])
+        self.digests = digests.CellDigests(self.f) if digests.has_digests(self.f) else None
         self._fd = self._vfd()
         self._wall0 = float(self.f["neqsim/wall_time"][0])
         self._t0 = time.perf_counter()
@@ -238,24 +277,22 @@ class RunFileSink(Sink):
         v0 = tot["v0"][a:b] if "v0" in tot else None
         return tot["x0"][a:b], v0, tot["initial_energy"][a:b]
 
-    def write_trace(self, a, b, r0, r1, trace):
-        """Recorded rows r0..r1-1 of trajectories a..b-1."""
+    def write_trace(self, a, b, r0, r1, trace, offset=0):
+        """Trace rows r0..r1-1 of trajectories a..b-1 (row r in ``trace`` row r - offset)."""
         if r1 <= r0:
             return
         obs = self.f["observables"]
-        obs["work/value"][r0:r1, a:b] = trace.work[:, r0:r1].T
-        obs["heat/value"][r0:r1, a:b] = trace.heat[:, r0:r1].T
-        if trace.x.shape[2]:
-            obs["position/value"][r0:r1, a:b] = trace.x[:, r0:r1].transpose(1, 0, 2)
-
-    def read_trace(self, a, b, r1, trace):
-        if r1 <= 0:
-            return
-        obs = self.f["observables"]
-        trace.work[:, :r1] = obs["work/value"][:r1, a:b].T
-        trace.heat[:, :r1] = obs["heat/value"][:r1, a:b].T
-        if trace.x.shape[2]:
-            trace.x[:, :r1] = obs["position/value"][:r1, a:b].transpose(1, 0, 2)
+        # the file is (rows, trajectories), the kernel's buffers the transpose: written in
+        # pieces of about 1 MiB, so the transposed copies stay small beside the buffers
+        per_row = (b - a) * 8 * max(1, trace.x.shape[2])
+        step = max(1, 2**20 // per_row)
+        for s0 in range(r0, r1, step):
+            s1 = min(r1, s0 + step)
+            i0, i1 = s0 - offset, s1 - offset
+            obs["work/value"][s0:s1, a:b] = trace.work[:, i0:i1].T
+            obs["heat/value"][s0:s1, a:b] = trace.heat[:, i0:i1].T
+            if trace.x.shape[2]:
+                obs["position/value"][s0:s1, a:b] = trace.x[:, i0:i1].transpose(1, 0, 2)
 
     def checkpoint(self, a, b, steps_done, state):
         """Save the kernel state of block a..b-1 after ``steps_done`` steps."""
@@ -264,13 +301,33 @@ class RunFileSink(Sink):
         n = b - a
         for field, value in state.arrays().items():
             g[CHECKPOINT[field]][:n] = value
+        if self.digests is not None:
+            self.f["neqsim/checkpoint_digest"][slot] = self._checkpoint_digest(
+                g, a, b, steps_done)
         self._set_marker((a, b, steps_done, slot))
+
+    def _checkpoint_digest(self, g, a, b, steps_done):
+        """Digest of checkpoint slot ``g`` (rows of block a..b-1) and of the block's
+        initial state, as they are in the file."""
+        n = b - a
+        arrays = {f"slot/{name}": g[name][:n] for name in g}
+        tot = self.f["observables/totals"]
+        for key in ("x0", "v0", "initial_energy"):
+            if key in tot:
+                arrays[key] = tot[key][a:b]
+        return digests.checkpoint_digest(arrays, a, b, steps_done)
 
     def load_checkpoint(self):
         """(KernelState, x0, v0, e0) of the checkpointed block the marker names."""
         n_done, b, steps, slot = self.marker
         g = self.f[f"neqsim/checkpoint/{slot}"]
         n = b - n_done
+        if self.digests is not None and not np.array_equal(
+                self._checkpoint_digest(g, n_done, b, steps),
+                self.f["neqsim/checkpoint_digest"][slot]):
+            raise RunFileError(self.path, f"is damaged: the checkpoint of trajectories "
+                                          f"{n_done}..{b - 1} (slot {slot}) does not match "
+                                          "its checksum; refusing to continue from it")
         state = KernelState(**{field: g[name][:n] for field, name in CHECKPOINT.items()
                                if name in g})
         return (state,) + self.read_block_start(n_done, b)
@@ -281,6 +338,9 @@ class RunFileSink(Sink):
         for key, value in finals.items():
             if key in tot:
                 tot[key][a:b] = value
+        if self.digests is not None:  # before the marker: committed rows are always covered
+            self.f.flush()
+            self.digests.update(self.f, a, b)
         self._set_marker((b, 0, 0, self.marker[3]))
 
     def result(self, options):
@@ -336,7 +396,8 @@ def _open(path, mode="r"):
         if "h5md/modules/neqsim" not in f:
             raise RunFileError(path, "is an HDF5 file but not a neqsim run file "
                                      "(no /h5md/modules/neqsim)")
-        version = tuple(int(v) for v in f["h5md/modules/neqsim"].attrs["version"])
+        audit(f, path)  # before any dataset is read: nothing outside this file is touched
+        version = _version(f)
         if version[0] > FORMAT_VERSION[0]:
             raise RunFileError(path, f"was written in run-file format {version[0]}."
                                      f"{version[1]}, newer than this neqsim understands "
@@ -354,35 +415,168 @@ def _open(path, mode="r"):
     return f
 
 
+def _version(f):
+    v = np.asarray(f["h5md/modules/neqsim"].attrs["version"]).ravel()
+    if v.size != 2 or v.dtype.kind not in "iu":
+        raise ValueError("its format version is not two integers")
+    return int(v[0]), int(v[1])
+
+
 def read_stored(path):
-    """(config, arrays, marker) of a run file."""
+    """(config, arrays, marker) of a run file, every value checked against its type and
+    every size against the file's real dataset shapes (a file is someone else's input)."""
     f = _open(path)
     try:
+        config = _stored_config(path, f)
+        digests.check_config(f, path)
+        _check_shapes(path, f, config)
         par = f["parameters"]
-        config = {k: _attr(v) for k, v in par.attrs.items()}
         arrays = {k: par[k][()] for k in par}
         marker = tuple(int(v) for v in f["neqsim/progress"][:])
-        n_traj = config["n_traj"]
-        tot_shape = f["observables/totals/work"].shape
-        if tot_shape != (n_traj,) or not 0 <= marker[0] <= n_traj:
-            raise RunFileError(path, "is damaged: sizes disagree with n_traj")
-        config["_chunk_traj"] = int(f["neqsim"].attrs["chunk_traj"])
-        config["_wall_time"] = float(f["neqsim/wall_time"][0])
-    except (OSError, KeyError) as e:
-        raise RunFileError(path, f"is damaged ({e})") from None
+        _check_marker(path, marker, config)
+        config["_format"] = _version(f)
+        config["_digests"] = digests.has_digests(f)
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        if isinstance(e, RunFileError):
+            raise
+        raise RunFileError(path, f"is damaged ({printable(e)})") from None
     finally:
         f.close()
     return config, arrays, marker
 
 
-def _loader(path, name, n, transpose=None):
+# type of each stored configuration attribute: "int>=k", "float>0", "json:<type>", str,
+# "bool"; the file cannot be used without every one of them
+_CONFIG = {"system": "str", "system_factory": "str", "system_params": "json:dict",
+           "dim": "int>=1", "n_controls": "int>=1", "control_names": "json:list",
+           "integrator": "str", "integrator_params": "json:dict", "dt": "float",
+           "beta": "float>0", "seed": "seed", "n_traj": "int>=1", "n_steps": "int>=1",
+           "init": "json:dict", "record_every": "int>=0", "record_positions": "bool",
+           "on_failure": "str"}
+
+
+def _stored_config(path, f):
+    """The /parameters attributes, each checked (RunFileError naming the first bad one)."""
+    config = {k: _attr(v) for k, v in f["parameters"].attrs.items()}
+    for key, kind in _CONFIG.items():
+        if key not in config:
+            raise RunFileError(path, f"is damaged: the attribute parameters/{key} is missing")
+        value = config[key]
+        bad = None
+        if kind == "str":
+            bad = not isinstance(value, str)
+        elif kind.startswith("int"):
+            bad = isinstance(value, bool) or not isinstance(value, int) or \
+                value < int(kind[5:])
+        elif kind == "float":
+            bad = not isinstance(value, (int, float)) or not np.isfinite(value)
+        elif kind == "float>0":
+            bad = not isinstance(value, (int, float)) or not (np.isfinite(value) and value > 0)
+        elif kind == "bool":
+            bad = not isinstance(value, (bool, int))
+        elif kind == "seed":
+            bad = not (isinstance(value, str) and value.isdigit() and int(value) < 2**64)
+        elif kind.startswith("json:"):
+            try:
+                parsed = json.loads(value) if isinstance(value, str) else None
+            except ValueError:
+                parsed = None
+            bad = not isinstance(parsed, {"dict": dict, "list": list}[kind[5:]])
+        if bad:
+            raise RunFileError(path, f"is damaged: parameters/{key} = {printable(repr(value))[:80]}"
+                                     f" is not {_KIND_WORDS[kind.split(':')[0].split('>')[0]]}")
+    if config["on_failure"] not in ("raise", "nan"):
+        raise RunFileError(path, f"is damaged: parameters/on_failure = "
+                                 f"{printable(repr(config['on_failure']))} is not 'raise' or 'nan'")
+    neq = f["neqsim"].attrs
+    try:
+        config["_chunk_traj"] = int(neq["chunk_traj"])
+        config["_wall_time"] = float(f["neqsim/wall_time"][0])
+    except (KeyError, TypeError, ValueError):
+        raise RunFileError(path, "is damaged: /neqsim lacks chunk_traj or wall_time") from None
+    if not 1 <= config["_chunk_traj"] <= config["n_traj"]:
+        raise RunFileError(path, f"is damaged: chunk_traj = {config['_chunk_traj']} is not "
+                                 f"between 1 and n_traj = {config['n_traj']}")
+    return config
+
+
+_KIND_WORDS = {"str": "a string", "int": "an integer in range", "float": "a finite number",
+               "bool": "a boolean", "seed": "a seed (decimal digits, < 2^64)",
+               "json": "JSON of the right kind"}
+
+
+def _check_shapes(path, f, config):
+    """Every dataset we may read has the shape the configuration implies (so that no
+    size taken from attributes is ever allocated before it is known to be real)."""
+    n, d, m = config["n_traj"], config["dim"], config["n_controls"]
+    steps, every = config["n_steps"], config["record_every"]
+    cap = config["_chunk_traj"]
+    want = {"parameters/protocol": (steps + 1, m),
+            "parameters/fingerprint_energy": (3, 8),
+            "parameters/fingerprint_gradient": (3, 8, d),
+            "neqsim/progress": (4,)}
+    init = json.loads(config["init"])
+    if init.get("kind") == "arrays":
+        want["parameters/init_x0"] = (n, d)
+        if init.get("velocities"):
+            want["parameters/init_v0"] = (n, d)
+    tot = f["observables/totals"]
+    for key in tot:
+        want[f"observables/totals/{key}"] = (n, d) if key in ("x0", "x", "v0", "v") else (n,)
+    if every:
+        n_rec = steps // every + 1
+        for key in ("work", "heat"):
+            want[f"observables/{key}/value"] = (n_rec, n)
+        want["observables/lambda/value"] = (n_rec, m)
+        if "observables/position" in f:
+            want["observables/position/value"] = (n_rec, n, d)
+    for slot in ("0", "1"):
+        g = f.get(f"neqsim/checkpoint/{slot}")
+        if g is None:
+            raise RunFileError(path, f"is damaged: neqsim/checkpoint/{slot} is missing")
+        for key in g:
+            want[f"neqsim/checkpoint/{slot}/{key}"] = (cap, d) if key in ("x", "v") else \
+                (cap, 4) if key == "rng" else (cap,)
+    for name, shape in want.items():
+        if name not in f:
+            if name.startswith(("parameters/", "neqsim/progress")) or name.endswith(
+                    "/work") or name.endswith("work/value"):
+                raise RunFileError(path, f"is damaged: {name} is missing")
+            continue
+        got = f[name].shape
+        if got != shape:
+            raise RunFileError(path, f"is damaged: {name} has shape {got}, but its "
+                                     f"configuration implies {shape}")
+
+
+def _check_marker(path, marker, config):
+    n_done, end, steps, slot = marker
+    n, cap = config["n_traj"], config["_chunk_traj"]
+    ok = 0 <= n_done <= n and slot in (0, 1) and (
+        (steps == 0) or (n_done < end <= min(n_done + cap, n) and 0 < steps < config["n_steps"]))
+    if not ok:
+        raise RunFileError(path, f"is damaged: its progress marker {list(marker)} is "
+                                 "impossible for its configuration")
+
+
+def _read_checked(f, path, name, n, verify=True):
+    """Trajectories 0..n-1 of the per-trajectory dataset ``name`` (traces: all rows),
+    checked against the file's checksums (format 1.1) unless ``verify`` is False."""
+    try:
+        ds = f[name]
+        value = ds[:n] if name.startswith("observables/totals/") else ds[:, :n]
+    except OSError as e:
+        raise RunFileError(path, f"is damaged: cannot read {name} ({e})") from None
+    if verify and digests.has_digests(f):
+        digests.CellDigests(f).check(f, path, name, value, n)
+    return value
+
+
+def _loader(path, name, n, transpose=None, verify=True):
     def load():
         f = _open(path)
         try:
-            ds = f[name]
-            value = ds[:n] if transpose is None else ds[:, :n]
-        except OSError as e:
-            raise RunFileError(path, f"is damaged: cannot read {name} ({e})") from None
+            value = _read_checked(f, path, name, n, verify)
         finally:
             f.close()
         if transpose is not None:
@@ -430,6 +624,8 @@ def integrator_from_spec(name, params):
     cls = Integrator.registry.get(name)
     if cls is None:
         raise ValueError(f"unknown integrator {name!r}; known: {sorted(Integrator.registry)}")
+    if not isinstance(params, dict):
+        raise ValueError(f"the parameters of {name} are not a table: {params!r}")
     return cls(**params)
 
 
@@ -458,45 +654,57 @@ def rebuild_system(path, config, arrays, system=None):
 
 
 @suggest_keywords
-def open_run(path, *, system=None):
+def open_run(path, *, system=None, verify=True):
     """Read a run file back as a :class:`neqsim.Run` (arrays load on first access).
 
     An interrupted run gives its committed trajectories (``run.complete`` is False).
     ``system`` supplies a user-defined potential (built-ins are rebuilt by name); without
-    it ``run.system`` is None for user-defined systems.
+    it ``run.system`` is None for user-defined systems. Each array is checked against
+    the file's checksums when it loads (a damaged one raises RunFileError naming the
+    dataset and block); ``verify=False`` skips that, to salvage a damaged file. The
+    configuration is always checked.
     """
     path = os.fspath(path)
     config, arrays, marker = read_stored(path)
     n = marker[0]
-    integrator = integrator_from_spec(config["integrator"],
-                                      json.loads(config["integrator_params"]))
-    system = rebuild_system(path, config, arrays, system)
+    try:
+        integrator = integrator_from_spec(config["integrator"],
+                                          json.loads(config["integrator_params"]))
+        system = rebuild_system(path, config, arrays, system)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, RunFileError):
+            raise
+        raise RunFileError(path, f"cannot be read: {printable(e)}") from None
     info = {"file": path, "n_committed": n, "chunk_traj": config["_chunk_traj"],
             "wall_time_s": config["_wall_time"], "created": config.get("created"),
             "versions": {k[8:]: v for k, v in config.items() if k.startswith("version_")}}
     return _lazy_run(path, n, config["n_traj"], Protocol(arrays["protocol"]), integrator,
                      system, config["system"], float(config["beta"]), int(config["seed"]),
-                     config["record_every"], "v0" in _names(path, "observables/totals"), info)
+                     config["record_every"], "v0" in _names(path, "observables/totals"), info,
+                     verify=verify)
 
 
 def _lazy_run(path, n, n_traj, protocol, integrator, system, system_name, beta, seed,
-              record_every, underdamped, info):
+              record_every, underdamped, info, verify=True):
     """A Run over the first ``n`` trajectories of the file; arrays load on first access."""
     t = "observables/totals/"
-    loaders = {key: _loader(path, t + key, n) for key in
+
+    def loader(name, transpose=None):
+        return _loader(path, name, n, transpose, verify)
+    loaders = {key: loader(t + key) for key in
                ("work", "heat", "path_work", "initial_energy", "final_energy", "x0", "x")}
-    loaders["shadow_work"] = _loader(path, t + "shadow_work", n) if underdamped else lambda: None
+    loaders["shadow_work"] = loader(t + "shadow_work") if underdamped else lambda: None
     for key in ("v0", "v"):
-        loaders[key] = _loader(path, t + key, n) if underdamped else (lambda: None)
+        loaders[key] = loader(t + key) if underdamped else (lambda: None)
     n_prop = integrator.proposals_per_step() * protocol.n_steps
     if n_prop:
-        nacc = _loader(path, t + "n_accepted", n)
+        nacc = loader(t + "n_accepted")
         loaders["acceptance"] = lambda: nacc() / n_prop
     else:
         loaders["acceptance"] = lambda: None
-    fstep = _loader(path, t + "failed_step", n)
+    fstep = loader(t + "failed_step")
     loaders["failed"] = lambda: fstep() >= 0
-    loaders["trace"] = lambda: _trace(path, record_every, n)
+    loaders["trace"] = lambda: _trace(path, record_every, n, loader)
     return Run._lazy(loaders, n_traj=n, protocol=protocol, integrator=integrator,
                      system=system, beta=beta, seed=seed, info=info,
                      system_name=system_name, path=path, complete=(n == n_traj))
@@ -510,7 +718,7 @@ def _names(path, group):
         f.close()
 
 
-def _trace(path, record_every, n):
+def _trace(path, record_every, n, loader):
     if not record_every:
         return None
     f = _open(path)
@@ -520,10 +728,10 @@ def _trace(path, record_every, n):
         has_x = "observables/position" in f
     finally:
         f.close()
-    loaders = {"work": _loader(path, "observables/work/value", n, (1, 0)),
-               "heat": _loader(path, "observables/heat/value", n, (1, 0))}
+    loaders = {"work": loader("observables/work/value", (1, 0)),
+               "heat": loader("observables/heat/value", (1, 0))}
     if has_x:
-        loaders["x"] = _loader(path, "observables/position/value", n, (1, 0, 2))
+        loaders["x"] = loader("observables/position/value", (1, 0, 2))
     return _LazyTrace(loaders, eager)
 
 
@@ -534,8 +742,9 @@ def describe(path):
     config, arrays, marker = read_stored(path)
     n_done, block_end, steps_done, _ = marker
     n_traj, n_steps = config["n_traj"], config["n_steps"]
-    lines = [f"{path}: neqsim run file (format {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}, "
-             f"written by neqsim {config.get('version_neqsim')} on {config.get('created')})"]
+    fmt = config["_format"]
+    lines = [f"{path}: neqsim run file (format {fmt[0]}.{fmt[1]}, written by neqsim "
+             f"{config.get('version_neqsim')} on {config.get('created')})"]
     if n_done == n_traj:
         status = "COMPLETE"
     elif config["system_factory"]:
@@ -565,10 +774,9 @@ def describe(path):
     if n_done:
         f = _open(path)
         try:
-            w = f["observables/totals/work"][:n_done]
-            wp = f["observables/totals/path_work"][:n_done]
-            q = f["observables/totals/heat"][:n_done]
-            failed = int(np.count_nonzero(f["observables/totals/failed_step"][:n_done] >= 0))
+            w, wp, q, fs = (_read_checked(f, path, f"observables/totals/{k}", n_done)
+                            for k in ("work", "path_work", "heat", "failed_step"))
+            failed = int(np.count_nonzero(fs >= 0))
         finally:
             f.close()
         ok = np.isfinite(w)
@@ -579,7 +787,11 @@ def describe(path):
         lines.append(f"  heat Q      mean {np.mean(q[ok]):.6g}")
         if failed:
             lines.append(f"  failed      {failed} trajectories (NaN work and heat)")
-    return "\n".join(lines)
+    lines.append("  checksums   " + (
+        f"{digests.ALGORITHM}: configuration and the data shown verified" if
+        config["_digests"] else "none (format 1.0, before checksums: read unchecked)"))
+    # every string above may come from someone else's file: no control characters
+    return "\n".join(printable(line) for line in lines)
 
 
 def _fmt(v):

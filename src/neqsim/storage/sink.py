@@ -4,7 +4,10 @@ implementation (the run-file one is :class:`neqsim.storage.runfile.RunFileSink`)
 The engine hands a sink the blocks of trajectories [a, b) strictly in trajectory order:
 ``block_start`` (initial state), ``write_trace`` (recorded rows, possibly several times
 per block), ``checkpoint`` (the kernel state of a long block), ``commit`` (final
-per-trajectory results). ``marker`` says how far it got: (n_committed, block_end,
+per-trajectory results). Traces are recorded into ``trace_buffers(a, b, rows)``: a
+window of ``rows`` trace rows (all of them in memory; a bounded window for files, so a
+block's memory does not grow with the number of steps), which ``write_trace`` receives
+with the trace row its first row stands for. ``marker`` says how far it got: (n_committed, block_end,
 steps_done, slot), with steps_done > 0 when block [n_committed, block_end) has a
 checkpoint to continue from. ``result`` gives the finished :class:`~.result.Run`.
 """
@@ -28,26 +31,26 @@ class Sink:
         self.job = job
         self.info = {}
 
-    def trace_buffers(self, a, b):
-        """Arrays the kernel records block [a, b) into (fresh by default)."""
-        return TraceBuffers.empty(b - a, self.job.n_rec, self.job.rec_dim)
+    #: whether trace_buffers hold every row (in memory) or a window of them (files)
+    windowed = True
+
+    def trace_buffers(self, a, b, rows):
+        """Arrays the kernel records block [a, b) into: ``rows`` trace rows (fresh)."""
+        return TraceBuffers.empty(b - a, rows, self.job.rec_dim)
 
     def block_start(self, a, b, x0, v0, e0):
         raise NotImplementedError
 
-    def write_trace(self, a, b, r0, r1, trace):
-        """Recorded rows r0..r1-1 of block [a, b) are final (nothing to do in memory:
-        the kernel wrote into this sink's own buffers)."""
+    def write_trace(self, a, b, r0, r1, trace, offset=0):
+        """Trace rows r0..r1-1 of block [a, b) are final; row r is ``trace`` row
+        r - offset (nothing to do in memory: the kernel wrote into this sink's own
+        buffers)."""
 
     def checkpoint(self, a, b, steps_done, state):
         """Kernel state of block [a, b) after ``steps_done`` steps (only files keep it)."""
 
     def load_checkpoint(self):
         """(KernelState, x0, v0, e0) of the checkpointed block the marker names."""
-        raise NotImplementedError(f"{type(self).__name__} keeps no checkpoints")
-
-    def read_trace(self, a, b, r1, trace):
-        """Fill rows 0..r1-1 of ``trace`` with what block [a, b) recorded so far."""
         raise NotImplementedError(f"{type(self).__name__} keeps no checkpoints")
 
     def commit(self, a, b, finals):
@@ -74,6 +77,7 @@ class Sink:
 
 class MemorySink(Sink):
     """Keeps everything in memory (``simulate`` without ``out=``)."""
+    windowed = False
 
     def __init__(self, job):
         super().__init__(job)
@@ -87,7 +91,7 @@ class MemorySink(Sink):
         self.totals["failed_step"] = np.full(n, -1, dtype=np.int64)
         self.trace = TraceBuffers.empty(n, job.n_rec, job.rec_dim)
 
-    def trace_buffers(self, a, b):
+    def trace_buffers(self, a, b, rows):
         return TraceBuffers(*(r[a:b] for r in self.trace))
 
     def _store_trace(self, a, b, trace):

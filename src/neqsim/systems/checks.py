@@ -9,8 +9,8 @@ import re
 
 import numpy as np
 
-__all__ = ["PotentialError", "check_compiles", "check_gradient", "numba_reason",
-           "short_traceback"]
+__all__ = ["PotentialError", "check_bounds", "check_compiles", "check_gradient",
+           "numba_reason", "short_traceback"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -49,26 +49,43 @@ def _source_line(path, line):
         return None
 
 
+def _display_name(py):
+    return getattr(py, "__qualname__", getattr(py, "__name__", repr(py)))
+
+
+def _where(py):
+    code = getattr(py, "__code__", None)
+    return (code.co_filename if code else "?"), (code.co_firstlineno if code else 0)
+
+
 def check_compiles(fn, kind, owner):
     """Compile a copy of ``fn`` (a Python function or dispatcher) alone with the types
     the kernels give it; raise :class:`PotentialError` with its file, line and numba's
-    reason if that fails. ``owner`` names the system for the message."""
+    reason if that fails. ``owner`` names the system for the message.
+
+    Returns the compiled copy for :func:`check_bounds`: as the kernels compile it (the
+    functions it calls inlined, numpy's error model) but with bounds checks, so one
+    compile serves both checks."""
     import numba
     from numba import types
     from numba.core.errors import NumbaError
+
+    from .._numba.specialize import inline_copy
     py = getattr(fn, "py_func", fn)
     what, n_args, returns = SIGNATURES[kind]
     A = types.Array(types.float64, 1, "C")
     args = (A,) * n_args
+    copy = inline_copy(py)
+    copy = getattr(copy, "py_func", copy)
     try:
         # a gradient may return anything (it is ignored): only its arguments are fixed
-        numba.njit(types.float64(*args) if returns else args)(py)
+        return numba.njit(types.float64(*args) if returns else args, boundscheck=True,
+                          error_model="numpy")(copy)
     except NumbaError as e:
         reason, path, line = numba_reason(e)
-        name = getattr(py, "__qualname__", getattr(py, "__name__", repr(py)))
-        code = getattr(py, "__code__", None)
-        path = path or (code.co_filename if code else "?")
-        line = line or (code.co_firstlineno if code else 0)
+        name = _display_name(py)
+        def_path, def_line = _where(py)
+        path, line = path or def_path, line or def_line
         hint = ""
         if "No conversion from array" in reason and returns:
             hint = f" ({what}: return one float, e.g. a sum over x[j], not an array)"
@@ -76,10 +93,111 @@ def check_compiles(fn, kind, owner):
             hint = " (a typo, or a global numba cannot see?)"
         src = _source_line(path, line)
         of = "" if owner == name else f" (of system {owner!r})"
+        arrays = "x: a float64 array" if n_args == 1 else \
+            f"{', '.join(ARGUMENTS[kind])}: float64 arrays"
         raise PotentialError(
             f"{name}{of} ({path}, line {line}) does not compile with numba: {reason}"
             f"{hint}" + (f"\n    {src}" if src else "") +
-            f"\nIt must be {what}, numba-compilable (x, lam: float64 arrays).") from None
+            f"\nIt must be {what}, numba-compilable ({arrays}).") from None
+
+
+# the arguments of each kind: lam has n_controls entries, the others dim
+ARGUMENTS = {"energy": ("x", "lam"), "gradient": ("x", "lam", "out"),
+             "energy_grad": ("x", "lam", "out"), "log_density": ("x",),
+             "log_density_grad": ("x", "grad")}
+N_BOUNDS_PROBES = 3
+
+
+def check_bounds(compiled, fn, kind, owner, dim, n_controls):
+    """Call ``compiled`` (from :func:`check_compiles`: bounds-checked) at a few probe
+    points with arrays of exactly ``dim`` (x, out, grad) and ``n_controls`` (lam)
+    entries; raise :class:`PotentialError` naming ``fn``'s file and line if it indexes
+    outside them. Inside a kernel such an index reads garbage or overwrites memory
+    (numba checks no bounds there), which can abort the process."""
+    names = ARGUMENTS[kind]
+    rng = np.random.default_rng(PROBE_SEED)
+    for _ in range(N_BOUNDS_PROBES):
+        x = rng.standard_normal(dim) * 2.0
+        lam = rng.standard_normal(n_controls) * 2.0
+        args = [x if a == "x" else lam if a == "lam" else np.zeros(dim) for a in names]
+        try:
+            compiled(*args)
+        except IndexError:
+            raise _bounds_error(fn, kind, owner, dim, n_controls, args) from None
+        except Exception:  # noqa: BLE001 - only indexing is this check's business
+            continue
+
+
+def _bounds_error(fn, kind, owner, dim, n_controls, args):
+    py = getattr(fn, "py_func", fn)
+    name = _display_name(py)
+    path, line = _where(py)
+    detail = ""
+    # numba's IndexError says neither where nor which index: the same call in Python
+    # (the functions it calls in Python too, so nothing runs unchecked) says both
+    try:
+        _python_copy(py, {})(*[np.array(a) for a in args])
+    except IndexError as e:
+        tb = e.__traceback__
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        path, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
+        detail = f" ({e})"
+    except Exception:  # noqa: BLE001 - not runnable as Python: the def line it is
+        detail = ""
+    per_x = [a for a in ARGUMENTS[kind] if a != "lam"]
+    sizes = f"{' and '.join(per_x)} {'has' if len(per_x) == 1 else 'have'} {dim} " \
+            f"entr{'y' if dim == 1 else 'ies'} (dim={dim})"
+    if "lam" in ARGUMENTS[kind]:
+        sizes += f", lam has {n_controls} (n_controls={n_controls})"
+    if kind.startswith("log_density"):
+        fix = "dim is the number of columns of the initial samples"
+    else:
+        fix = "pass the dim= and n_controls= it expects"
+    src = _source_line(path, line)
+    of = "" if owner == name else f" (of system {owner!r})"
+    return PotentialError(
+        f"{name}{of} ({path}, line {line}): index out of range{detail}: {sizes}; "
+        f"index only within them, or {fix}" + (f"\n    {src}" if src else ""))
+
+
+def _code_names(code):
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if hasattr(c, "co_names"):
+            names |= _code_names(c)
+    return names
+
+
+def _python_copy(fn, memo):
+    """``fn`` with every numba dispatcher it calls (globals and closure values) replaced
+    by its Python function, recursively: runs entirely in Python, bounds-checked."""
+    import types as pytypes
+
+    from numba.core.dispatcher import Dispatcher
+    py = fn.py_func if isinstance(fn, Dispatcher) else fn
+    if not isinstance(py, pytypes.FunctionType) or id(py) in memo:
+        return memo.get(id(py), py)
+    memo[id(py)] = py  # a recursive call resolves to the original
+
+    def conv(v):
+        return _python_copy(v, memo) if isinstance(v, (Dispatcher, pytypes.FunctionType)) \
+            and not getattr(v, "__module__", "").startswith(("numpy", "numba")) else v
+    glb = dict(py.__globals__)
+    for key in _code_names(py.__code__):
+        if key in glb:
+            glb[key] = conv(glb[key])
+    cells = []
+    for c in py.__closure__ or ():
+        try:
+            cells.append(pytypes.CellType(conv(c.cell_contents)))
+        except ValueError:  # an empty cell
+            cells.append(c)
+    cells = tuple(cells)
+    new = pytypes.FunctionType(py.__code__, glb, py.__name__, py.__defaults__,
+                               cells or None)
+    memo[id(py)] = new
+    return new
 
 
 # probe points at which a system's energy and gradient are fingerprinted (fixed forever:

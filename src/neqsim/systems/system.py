@@ -18,7 +18,13 @@ from numba import njit
 
 from .._numba.specialize import KernelSpec, specialized_kernel
 from . import evaluate_kernel
-from .checks import N_PROBES, check_compiles, probe_points
+from .checks import (
+    N_PROBES,
+    check_bounds,
+    check_compiles,
+    probe_points,
+    short_traceback,
+)
 
 __all__ = ["System", "Gaussian", "from_functions", "potential", "fingerprint"]
 
@@ -90,9 +96,13 @@ class System:
 
     def check_compiles(self):
         """Raise :class:`~neqsim.systems.checks.PotentialError` (the user's file, line and
-        numba's reason) unless every function of the potential compiles alone."""
+        numba's reason) unless every function of the potential compiles alone, and
+        indexes only within arrays of ``dim`` and ``n_controls`` entries at a few probe
+        points (checked in a bounds-checked copy: inside a kernel a stray index reads
+        garbage or corrupts memory). Runs before a first compile of the kernels."""
         for fn, kind in self.sources:
-            check_compiles(fn, kind, self.name)
+            compiled = check_compiles(fn, kind, self.name)
+            check_bounds(compiled, fn, kind, self.name, self.dim, self.n_controls)
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -109,6 +119,7 @@ class System:
                 vectorize=False, checks=[self.check_compiles]))
         return kern
 
+    @short_traceback  # a PotentialError ends at the user's call
     def evaluate(self, x, lam):
         """(U, grad U) at the rows of a C-contiguous (n, dim) float64 array ``x`` and
         one control vector ``lam``, by the cached specialized kernel."""
@@ -130,10 +141,12 @@ class System:
                              f" {self.control_names}, got shape {lam.shape}")
         return lam
 
+    @short_traceback
     def energy(self, x, lam):
         """U(x, lam) for an (n, dim) array (or (n,) when dim == 1) of configurations."""
         return self.evaluate(self._x(x), self._lam(lam))[0]
 
+    @short_traceback
     def gradient(self, x, lam):
         """dU/dx, shape (n, dim)."""
         return self.evaluate(self._x(x), self._lam(lam))[1]
@@ -152,6 +165,7 @@ class System:
             return None
         return self._exact_equilibrium(self._lam(lam), float(beta))
 
+    @short_traceback
     def free_energy(self, lam, beta=1.0, *, quadrature=True):
         """F(lam) = -log Z(lam) / beta: closed form where known, else 1-D quadrature.
 
