@@ -29,17 +29,18 @@ from .dynamics import GHMC, MALA, EulerMaruyama, Integrator, Langevin, VelocityV
 from .dynamics import mcmc as kernels
 from .engine.block import IntegrationError
 from .engine.driver import resume, simulate
-from .engine.initial import Equilibrate
+from .engine.initial import Equilibrate, Snapshots
 from .engine.options import Execution, Record
 from .protocols import Protocol, schedules
 from .sampling import AISResult, LogDensity, ais, log_density
 from .storage import Run, RunFileError, open_run
 from .systems import System, from_functions, potential
 from .systems.checks import PotentialError
+from .validation import Calibration, calibrate
 
 __all__ = ["simulate", "resume", "open_run", "Run", "RunFileError", "IntegrationError",
-           "System", "from_functions", "potential", "PotentialError", "Protocol", "Equilibrate", "Record",
-           "Execution", "Integrator", "EulerMaruyama", "MALA", "Langevin", "GHMC",
+           "System", "from_functions", "potential", "PotentialError", "Protocol", "Equilibrate",
+           "Snapshots", "Record", "Execution", "calibrate", "Calibration", "Integrator", "EulerMaruyama", "MALA", "Langevin", "GHMC",
            "VelocityVerlet", "ais", "AISResult", "log_density", "LogDensity", "systems",
            "protocols", "schedules", "kernels", "analysis", "targets", "testsystems",
            "exact", "ising", "__version__"]

@@ -11,7 +11,7 @@ cannot support them; bad input (NaN) raises instead of giving a plausible number
     chk = nq.analysis.crooks(fwd.work, rev.work, beta=1.0) # Crooks line and crossing
     lz = nq.analysis.ais_log_z(log_weights)                # AIS log Z
 """
-from ._common import Estimate, UnreliableEstimateWarning, as_work
+from ._common import CorrelatedTrajectoriesWarning, Estimate, UnreliableEstimateWarning, as_work
 from .bar import bar, overlap
 from .crooks import CrooksCheck, crooks
 from .dissipation import (
@@ -23,11 +23,15 @@ from .dissipation import (
     shannon_entropy,
 )
 from .exp import cumulant, jarzynski
+from .correlation import blocking_inefficiency, starts_ordered, statistical_inefficiency
 from .logz import ais_log_z, ess_curve
+from .tails import ParetoTail, pareto_tail
 
 __all__ = ["Estimate", "UnreliableEstimateWarning", "as_work", "jarzynski", "cumulant", "bar",
            "overlap", "crooks", "CrooksCheck", "ais_log_z", "ess_curve", "dissipation",
-           "landauer", "shannon_entropy", "binary_entropy", "erasure_bound", "BoundCheck"]
+           "landauer", "shannon_entropy", "binary_entropy", "erasure_bound", "BoundCheck",
+           "CorrelatedTrajectoriesWarning", "pareto_tail", "ParetoTail",
+           "statistical_inefficiency", "blocking_inefficiency", "starts_ordered"]
 
 
 def __getattr__(name):

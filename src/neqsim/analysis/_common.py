@@ -10,7 +10,7 @@ import numpy as np
 
 from ..dynamics.base import positive
 
-__all__ = ["Estimate", "UnreliableEstimateWarning", "as_finite", "as_samples", "as_work",
+__all__ = ["Estimate", "UnreliableEstimateWarning", "CorrelatedTrajectoriesWarning", "as_finite", "as_samples", "as_work",
            "bootstrap", "check_bootstrap", "fp_local"]
 
 
@@ -31,6 +31,12 @@ class UnreliableEstimateWarning(RuntimeWarning):
     """An estimate was computed but its diagnostics say the sample cannot support it."""
 
 
+class CorrelatedTrajectoriesWarning(UserWarning):
+    """The per-trajectory terms are correlated in trajectory order (statistical
+    inefficiency g > 1.5): the error bars were widened by sqrt(g); the sample holds about
+    n / g independent trajectories."""
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A free-energy difference (or log normalizing constant) with its uncertainty.
@@ -40,7 +46,8 @@ class Estimate:
     ``ci`` a bootstrap percentile interval at level ``confidence`` (NaNs without
     bootstrap), ``bootstrap_std_error`` the bootstrap standard deviation. ``reliable`` is
     False, with the reasons in ``warnings``, when the diagnostics say the error bar should
-    not be trusted. ``diagnostics`` holds method-specific numbers (effective sample size,
+    not be trusted; a reliable estimate's ``warnings`` may still hold a note (correlated
+    trajectories, whose effect the error bar includes). ``diagnostics`` holds method-specific numbers (effective sample size,
     overlap, cumulant estimate, ...); they are also readable as attributes (``est.ess``).
     """
     method: str
@@ -86,7 +93,8 @@ class Estimate:
         sym = "dF" if self.quantity == "delta_f" else "log Z"
         ci = "" if not np.all(np.isfinite(self.ci)) else \
             f", {100 * self.confidence:.0f}% CI [{self.ci[0]:.6g}, {self.ci[1]:.6g}]"
-        flag = "" if self.reliable else "  UNRELIABLE: " + "; ".join(self.warnings)
+        flag = ("  UNRELIABLE: " if not self.reliable else "  note: ") + "; ".join(
+            self.warnings) if self.warnings else ""
         return f"{self.method}: {sym} = {self.value:.6g} +- {self.std_error:.3g}{ci}{flag}"
 
 
@@ -125,6 +133,18 @@ def as_work(work, beta, *, name="work", which="path_work", what="per-trajectory 
         raise ValueError(f"{name} contains -inf: an infinite weight exp(+inf) cannot be "
                          "averaged")
     return w, beta
+
+
+def order_of(source, ordered):
+    """Whether the trajectory order of ``source`` carries time: ``ordered`` if given (a
+    bool), else decided from a Run's initial states (:func:`starts_ordered`)."""
+    if ordered is None:
+        from .correlation import starts_ordered
+        return starts_ordered(source)
+    if not isinstance(ordered, (bool, np.bool_)):
+        raise ValueError(f"ordered must be True, False or None (decide from the run), got "
+                         f"{ordered!r}")
+    return bool(ordered)
 
 
 def as_samples(values, name, what="per-trajectory works"):
@@ -184,16 +204,29 @@ def check_bootstrap(n_bootstrap, confidence):
     return int(n_bootstrap), c
 
 
-def bootstrap(statistic, arrays, n_bootstrap, seed, confidence):
+def _resample(rng, n, block):
+    """Indices of one bootstrap resample of 0..n-1: independent draws (block 1), or the
+    circular block bootstrap, ceil(n / block) runs of ``block`` consecutive indices
+    (wrapping at the end) from uniform starts, cut to n (Politis and Romano 1992): it
+    keeps the correlation between neighbours that independent resampling destroys."""
+    if block <= 1:
+        return rng.integers(0, n, n)
+    starts = rng.integers(0, n, -(-n // block))
+    return ((starts[:, None] + np.arange(block)[None, :]) % n).reshape(-1)[:n]
+
+
+def bootstrap(statistic, arrays, n_bootstrap, seed, confidence, blocks=None):
     """Percentile interval and standard deviation of ``statistic(*resampled arrays)``,
     resampling each array independently with replacement (fixed ``seed``: the same
-    numbers on every call). Returns (ci, std, replicates)."""
+    numbers on every call), in blocks of ``blocks[i]`` consecutive entries for array i
+    when its order carries correlation. Returns (ci, std, replicates)."""
     if not n_bootstrap:
         return (math.nan, math.nan), math.nan, np.empty(0)
     rng = np.random.default_rng(seed)
     reps = np.empty(int(n_bootstrap))
+    blocks = blocks or (1,) * len(arrays)
     for b in range(int(n_bootstrap)):
-        reps[b] = statistic(*(a[rng.integers(0, a.size, a.size)] for a in arrays))
+        reps[b] = statistic(*(a[_resample(rng, a.size, k)] for a, k in zip(arrays, blocks)))
     finite = reps[np.isfinite(reps)]
     if finite.size < reps.size:
         return (math.nan, math.nan), math.nan, reps
@@ -214,6 +247,33 @@ def user_stacklevel():
             _PACKAGE + os.sep):
         frame, level = frame.f_back, level + 1
     return level
+
+
+def open_source(source):
+    """A run-file path opened as a Run (once, so that its order and works come from the
+    same read); anything else as is."""
+    if isinstance(source, (str, os.PathLike)):
+        from ..storage.runfile import open_run
+        return open_run(source)
+    return source
+
+
+def correlation_note(method, g):
+    """The warning text for correlated trajectories, or None when g <= G_WARN."""
+    from .correlation import G_WARN, block_length
+    if not g > G_WARN:
+        return None
+    return (f"the trajectories are correlated in the order they were started "
+            f"(statistical inefficiency g = {g:.3g}): the error bar is widened by "
+            f"sqrt(g) = {math.sqrt(g):.3g} and the bootstrap resamples blocks of "
+            f"{block_length(g)} trajectories; the sample holds about n/g independent "
+            "trajectories (thin the snapshots by ~g to spend less compute per independent "
+            "start)")
+
+
+def warn_correlated(method, note):
+    warnings.warn(f"{method}: {note}", CorrelatedTrajectoriesWarning,
+                  stacklevel=user_stacklevel())
 
 
 def warn_unreliable(method, reasons):

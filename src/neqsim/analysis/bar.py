@@ -12,10 +12,16 @@ from ._common import (
     as_work,
     bootstrap,
     check_bootstrap,
+    correlation_note,
     fp_local,
+    open_source,
+    order_of,
+    warn_correlated,
     warn_unreliable,
 )
+from .correlation import block_length, statistical_inefficiency
 from .exp import exp_reduced
+from .tails import pareto_tail
 
 __all__ = ["bar", "bar_reduced", "overlap"]
 
@@ -94,19 +100,36 @@ def _solve_near(wf, wr, x0, tol=1e-12):
     return bar_reduced(wf, wr)
 
 
-def _asymptotic_variance(df, wf, wr):
+def fermi_terms(df, wf, wr):
+    """The per-trajectory terms of the BAR equation at beta dF = ``df``: f(M + w_F - df)
+    for each forward and f(-M + w_R + df) for each reverse trajectory."""
+    m = math.log(wf.size / wr.size)
+    return np.exp(_log_fermi(m + wf - df)), np.exp(_log_fermi(-m + wr + df))
+
+
+def _asymptotic_variance(df, wf, wr, g_f=1.0, g_r=1.0):
     """Variance of beta dF (Bennett 1976 eq. 10a as corrected in pymbar):
-    <f^2>_F / (n_F <f>_F^2) + <f^2>_R / (n_R <f>_R^2) - (1/n_F + 1/n_R)."""
+    g_F (<f^2>_F / (n_F <f>_F^2) - 1/n_F) + g_R (<f^2>_R / (n_R <f>_R^2) - 1/n_R),
+    each direction's term the relative variance of the mean of its Fermi functions,
+    times its statistical inefficiency g (1 for independent trajectories)."""
     nf, nr = wf.size, wr.size
     m = math.log(nf / nr)
     lf = _log_fermi(m + wf - df)
     lr = _log_fermi(-m + wr + df)
     a_f = math.exp(logsumexp(2 * lf) - 2 * logsumexp(lf) + math.log(nf)) / nf
     a_r = math.exp(logsumexp(2 * lr) - 2 * logsumexp(lr) + math.log(nr)) / nr
-    var = a_f + a_r - (1.0 / nf + 1.0 / nr)
+    if g_f == 1.0 and g_r == 1.0:
+        var = a_f + a_r - (1.0 / nf + 1.0 / nr)
+    else:
+        var = g_f * (a_f - 1.0 / nf) + g_r * (a_r - 1.0 / nr)
     # the terms are O(1/n) each: anything below their round-off is an exact zero
     # (constant work: a reversible process, dF known exactly)
     return var if var > 64 * np.finfo(float).eps * (1.0 / nf + 1.0 / nr) else 0.0
+
+
+def _g_works(w):
+    fin = np.isfinite(w)
+    return statistical_inefficiency(np.where(fin, w, np.max(w[fin]))) if fin.any() else 1.0
 
 
 def overlap(wf, wr, df):
@@ -128,7 +151,7 @@ def overlap(wf, wr, df):
 @suggest_keywords
 @fp_local
 def bar(work_f, work_r, beta=None, *, n_bootstrap=200, confidence=0.95, seed=0,
-        min_overlap=MIN_OVERLAP, warn=True):
+        min_overlap=MIN_OVERLAP, ordered=None, warn=True):
     """Bennett acceptance ratio: maximum-likelihood dF from forward works ``work_f``
     (process A -> B, lam_0 -> lam_N) and reverse works ``work_r`` (B -> A, the reversed
     protocol, each starting in equilibrium), both done ON the system. Sample sizes may
@@ -147,10 +170,22 @@ def bar(work_f, work_r, beta=None, *, n_bootstrap=200, confidence=0.95, seed=0,
     the diagnostics give the EXP bounds. Overlap below ``min_overlap`` (pymbar's advice:
     0.03) marks the estimate unreliable. Solver failure raises RuntimeError.
 
+    Correlated trajectories (``ordered``, as in :func:`neqsim.analysis.jarzynski`, decided
+    per direction from each Run when None; a pair gives each direction's): each
+    direction's variance term is multiplied by the statistical inefficiency in trajectory
+    order (the larger of its Fermi terms' and its works'), and the bootstrap resamples
+    blocks.
+
     Diagnostics: ``overlap``, ``exp_forward`` and ``exp_reverse`` (dF from each direction
-    alone; with enough samples they bracket dF), ``n_forward``, ``n_reverse``.
+    alone; with enough samples they bracket dF), ``n_forward``, ``n_reverse``,
+    ``k_hat_forward`` and ``k_hat_reverse`` (Pareto tail shapes of each direction's
+    exponential weights: above 1/2 that direction's EXP is not to be trusted, while BAR's
+    bounded Fermi weights are unaffected), ``g_forward``, ``g_reverse``.
     """
     n_bootstrap, confidence = check_bootstrap(n_bootstrap, confidence)
+    work_f, work_r = open_source(work_f), open_source(work_r)
+    pair = ordered if isinstance(ordered, tuple) else (ordered, ordered)
+    ord_f, ord_r = order_of(work_f, pair[0]), order_of(work_r, pair[1])
     wf_raw, beta = as_work(work_f, beta, name="forward work")
     wr_raw, beta_r = as_work(work_r, beta, name="reverse work")
     if beta_r != beta:
@@ -160,7 +195,9 @@ def bar(work_f, work_r, beta=None, *, n_bootstrap=200, confidence=0.95, seed=0,
     kT = 1.0 / beta
     exp_f, exp_r = exp_reduced(wf) * kT, -exp_reduced(wr) * kT
     diagnostics = {"exp_forward": exp_f, "exp_reverse": exp_r, "n_forward": nf,
-                   "n_reverse": nr}
+                   "n_reverse": nr, "k_hat_forward": pareto_tail(-wf).k_hat,
+                   "k_hat_reverse": pareto_tail(-wr).k_hat, "g_forward": 1.0,
+                   "g_reverse": 1.0}
     reasons = []
     ff, rr = wf[np.isfinite(wf)], -wr[np.isfinite(wr)]
     if ff.size == 0 or rr.size == 0:
@@ -178,7 +215,15 @@ def bar(work_f, work_r, beta=None, *, n_bootstrap=200, confidence=0.95, seed=0,
             warn_unreliable("BAR", reasons)
         return est
     df_red = bar_reduced(wf, wr)
-    var = _asymptotic_variance(df_red, wf, wr)
+    g_f = g_r = 1.0
+    if ord_f or ord_r:
+        t_f, t_r = fermi_terms(df_red, wf, wr)
+        # as in EXP: the larger of the terms' and the works' g (the works' is the better
+        # determined, and bounds a function's for a Gaussian process)
+        g_f = max(statistical_inefficiency(t_f), _g_works(wf)) if ord_f else 1.0
+        g_r = max(statistical_inefficiency(t_r), _g_works(wr)) if ord_r else 1.0
+    diagnostics["g_forward"], diagnostics["g_reverse"] = g_f, g_r
+    var = _asymptotic_variance(df_red, wf, wr, g_f, g_r)
     ov = overlap(wf, wr, df_red)
     diagnostics["overlap"] = ov
     if ov < min_overlap:
@@ -191,10 +236,14 @@ def bar(work_f, work_r, beta=None, *, n_bootstrap=200, confidence=0.95, seed=0,
                        "direction are needed to estimate an error bar")
         var, n_bootstrap = math.nan, 0
     ci, bse, _ = bootstrap(lambda a, b: _solve_near(beta * a, beta * b, df_red) * kT,
-                           (wf_raw, wr_raw), n_bootstrap, seed, confidence)
+                           (wf_raw, wr_raw), n_bootstrap, seed, confidence,
+                           (block_length(g_f), block_length(g_r)))
+    note = correlation_note("BAR", max(g_f, g_r))
     est = Estimate("BAR", float(df_red * kT), float(math.sqrt(var) * kT), ci, bse,
-                   confidence, (nf, nr), beta, "delta_f", not reasons, tuple(reasons),
-                   diagnostics)
+                   confidence, (nf, nr), beta, "delta_f", not reasons,
+                   tuple(reasons) + ((note,) if note else ()), diagnostics)
     if reasons and warn:
         warn_unreliable("BAR", reasons)
+    if note and warn:
+        warn_correlated("BAR", note)
     return est

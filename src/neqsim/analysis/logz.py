@@ -19,6 +19,8 @@ from ._common import (
     as_work,
     check_bootstrap,
     fp_local,
+    open_source,
+    order_of,
     warn_unreliable,
 )
 from .bar import bar
@@ -45,7 +47,7 @@ def log_weights_of(x, *, name="log_weights"):
 @suggest_keywords
 @fp_local
 def ais_log_z(log_weights, *, log_weights_reverse=None, n_bootstrap=200, confidence=0.95,
-              seed=0, min_ess=MIN_ESS, warn=True):
+              seed=0, min_ess=MIN_ESS, ordered=None, warn=True):
     """log(Z_N / Z_0) from AIS log weights: log mean w, computed with log-sum-exp.
 
     Forward chains (started from exact draws of f_0) give an estimate that is a
@@ -59,7 +61,10 @@ def ais_log_z(log_weights, *, log_weights_reverse=None, n_bootstrap=200, confide
 
     Uncertainty and reliability as for :func:`neqsim.analysis.jarzynski` (delta method,
     Gaussian-variance guard, bootstrap CI; unreliable when fewer than ``min_ess``
-    effective chains). Diagnostics: ``ess``, ``ess_fraction``, ``var_log_w``,
+    effective chains; unreliable when the Pareto shape ``k_hat`` of the largest weights
+    says their variance is infinite or the tail too heavy for the number of chains; the
+    error widened by sqrt(g) when the chains' order carries time, ``ordered``).
+    Diagnostics: ``k_hat``, ``k_threshold``, ``g``, ``ess``, ``ess_fraction``, ``var_log_w``,
     ``mean_log_w`` (the lower bound E[log w] estimate, "ELBO"); with reverse chains also
     ``forward``, ``reverse`` (the one-direction estimates), ``lower_bound``,
     ``upper_bound`` (stochastic: forward and reverse estimates), ``elbo``, ``eubo``
@@ -67,32 +72,41 @@ def ais_log_z(log_weights, *, log_weights_reverse=None, n_bootstrap=200, confide
     Inputs may be arrays of log weights or Runs / run files (log w = -beta W_path).
     """
     n_bootstrap, confidence = check_bootstrap(n_bootstrap, confidence)
+    log_weights = open_source(log_weights)
+    pair = ordered if isinstance(ordered, tuple) else (ordered, ordered)
+    ordered = order_of(log_weights, pair[0])
     lw = log_weights_of(log_weights)
     fwd = jarzynski(-lw, 1.0, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
-                    min_ess=min_ess, warn=False)
+                    min_ess=min_ess, ordered=ordered, warn=False)
     d = fwd.diagnostics
-    diag = {"ess": d["ess"], "ess_fraction": d["ess_fraction"],
+    diag = {"k_hat": d["k_hat"], "k_threshold": d["k_threshold"], "g": d["g"],
+            "ordered": ordered, "bootstrap_valid": d["bootstrap_valid"],
+            "ess": d["ess"], "ess_fraction": d["ess_fraction"],
             "ess_gaussian": d["ess_gaussian"], "gaussian_tail_p": d["gaussian_tail_p"],
             "var_log_w": d["var_work"],
             "mean_log_w": -d["mean_work"], "elbo": -d["mean_work"]}
     ci = (-fwd.ci[1], -fwd.ci[0])
     forward = Estimate("AIS (forward)", -fwd.value, fwd.std_error, ci,
                        fwd.bootstrap_std_error, confidence, fwd.n, 1.0, "log_z", fwd.reliable,
-                       fwd.warnings, diag)
+                       tuple(m.replace("exp(-beta W)", "(chain weights)") for m in fwd.warnings),
+                       diag)
     if log_weights_reverse is None:
         if warn and not forward.reliable:
             warn_unreliable(forward.method, forward.warnings)
         return forward
+    log_weights_reverse = open_source(log_weights_reverse)
+    ordered_r = order_of(log_weights_reverse, pair[1])
     lr = log_weights_of(log_weights_reverse, name="log_weights_reverse")
-    rev = jarzynski(-lr, 1.0, n_bootstrap=0, min_ess=min_ess, warn=False)
+    rev = jarzynski(-lr, 1.0, n_bootstrap=0, min_ess=min_ess, ordered=ordered_r, warn=False)
     b = bar(-lw, -lr, 1.0, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed,
-            warn=False)
+            ordered=(ordered, ordered_r), warn=False)
     reverse_value = rev.value  # -log mean w_R: upper
     diag.update({"forward": forward.value, "forward_std_error": forward.std_error,
                  "reverse": reverse_value, "reverse_std_error": rev.std_error,
                  "lower_bound": forward.value, "upper_bound": reverse_value,
                  "eubo": float(np.mean(-lr)), "overlap": b.diagnostics.get("overlap"),
-                 "ess_reverse": rev.diagnostics["ess"]})
+                 "ess_reverse": rev.diagnostics["ess"],
+                 "k_hat_reverse": rev.diagnostics["k_hat"]})
     reasons = list(b.warnings)
     # b.value is dF = -log Z: the bracket is on log Z
     if math.isfinite(b.value) and not (diag["elbo"] - 4 * _se_mean(lw) <= -b.value

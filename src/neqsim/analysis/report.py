@@ -13,8 +13,9 @@ from scipy import stats
 
 from ..protocols.protocol import is_reverse_of
 from ..storage.result import Run
-from ._common import UnreliableEstimateWarning, as_work, bootstrap
+from ._common import CorrelatedTrajectoriesWarning, UnreliableEstimateWarning, as_work, bootstrap
 from .bar import bar
+from .correlation import starts_ordered
 from .crooks import crooks
 from .dissipation import dissipation
 from .exp import cumulant, jarzynski
@@ -100,6 +101,7 @@ def analyze(fwd, rev=None, *, exact=None, n_bootstrap=200, names=None):
     with warnings.catch_warnings():
         # the estimators' reliability warnings go into the status column instead
         warnings.simplefilter("ignore", UnreliableEstimateWarning)
+        warnings.simplefilter("ignore", CorrelatedTrajectoriesWarning)
         rows, notes = estimate_rows(fwd, rev, exact, n_bootstrap)
     return Report(header, rows, notes, exact)
 
@@ -110,7 +112,12 @@ def _row(quantity, value=None, se=None, ci=None, exact=None, status="yes"):
 
 
 def _status(est):
-    return "yes" if est.reliable else "UNRELIABLE: " + est.warnings[0]
+    if not est.reliable:
+        return "UNRELIABLE: " + est.warnings[0]
+    g = max(est.diagnostics.get(k, 1.0) for k in ("g", "g_forward", "g_reverse"))
+    if g > 1.5:  # the error bar already includes it: say so, it is still trusted
+        return f"yes (correlated starts: g = {g:.3g}, error widened by sqrt(g))"
+    return "yes"
 
 
 def estimate_rows(fwd, rev, exact, n_boot):
@@ -120,27 +127,33 @@ def estimate_rows(fwd, rev, exact, n_boot):
 
     rows, notes = [], []
     w_f, beta = as_work(fwd, None, name="forward work")
-    ex_f = jarzynski(w_f, beta, n_bootstrap=n_boot, warn=False)
+    of = starts_ordered(fwd)
+    orr = starts_ordered(rev) if rev is not None else False
+    ex_f = jarzynski(w_f, beta, n_bootstrap=n_boot, ordered=of, warn=False)
     rows.append(_row("EXP forward (Jarzynski)", ex_f.value, ex_f.std_error, ex_f.ci, exact,
                      _status(ex_f)))
     notes.append(f"EXP forward: effective sample size {ex_f.ess:.1f} of {w_f.size}; "
-                 f"<W> = {ex_f.mean_work:.6g}, Var W = {ex_f.var_work:.4g}")
+                 f"<W> = {ex_f.mean_work:.6g}, Var W = {ex_f.var_work:.4g}; Pareto k_hat "
+                 f"{ex_f.k_hat:.2f} of the largest weights (variance infinite above 0.5)"
+                 + (f"; correlated starts, g = {ex_f.g:.3g}" if of else ""))
     if rev is not None:
         w_r, _ = as_work(rev, beta, name="reverse work")
-        ex_r = jarzynski(w_r, beta, n_bootstrap=n_boot, warn=False)
+        ex_r = jarzynski(w_r, beta, n_bootstrap=n_boot, ordered=orr, warn=False)
         # EXP of the reverse works estimates F(lam_0) - F(lam_N) = -dF
         rows.append(_row("EXP reverse (-EXP of W_R)", -ex_r.value, ex_r.std_error,
                          (-ex_r.ci[1], -ex_r.ci[0]), exact, _status(ex_r)))
-        notes.append(f"EXP reverse: effective sample size {ex_r.ess:.1f} of {w_r.size}")
+        notes.append(f"EXP reverse: effective sample size {ex_r.ess:.1f} of {w_r.size}; "
+                     f"Pareto k_hat {ex_r.k_hat:.2f}"
+                     + (f"; correlated starts, g = {ex_r.g:.3g}" if orr else ""))
 
-    c_val, c_se = cumulant(w_f, beta)
+    c_val, c_se = cumulant(w_f, beta, ordered=of)
     c_ci, _, _ = bootstrap(lambda a: cumulant(a, beta)[0], (w_f,), n_boot, 0, 0.95)
     rows.append(_row("cumulant forward (Gaussian)", c_val, c_se, c_ci, exact,
                      _cumulant_status(w_f, beta, c_se)))
 
     best, best_se, best_name = None, 0.0, None
     if rev is not None:
-        b = bar(w_f, w_r, beta, n_bootstrap=n_boot, warn=False)
+        b = bar(w_f, w_r, beta, n_bootstrap=n_boot, ordered=(of, orr), warn=False)
         rows.append(_row("BAR", b.value, b.std_error, b.ci, exact, _status(b)))
         notes.append(f"BAR: overlap of the work distributions {b.overlap:.3g}")
         if math.isfinite(b.value):

@@ -71,6 +71,8 @@ def main(argv=None):
             print(f"next: neqsim analyze {' '.join(r.path for r in runs)}")
         elif args.command == "validate":
             return _validate(args)
+        elif args.command == "calibrate":
+            return _calibrate(args)
         elif args.command == "bench":
             return _bench(args.rest)
     except (RunFileError, ValueError, FileExistsError, RuntimeError, OSError) as e:
@@ -126,6 +128,33 @@ def _analyze(args):
         except ImportError as e:
             raise ValueError(f"--plot needs matplotlib ({e})") from None
         print(f"wrote {args.plot}")
+
+
+def _calibrate(args):
+    """``neqsim calibrate``: the coverage table of :func:`neqsim.calibrate`; exit 1 when a
+    coverage is off."""
+    from ..validation.calibrate import calibrate
+    from .config import calibration_setup
+    system, proto, integ, opts = calibration_setup(args.source)
+    reverse = opts.get("reverse", False) if args.reverse is None else args.reverse
+    seed = args.seed if args.seed is not None else (opts.get("seed") or 0)
+    with _executor(args) as ex:
+        cal = calibrate(system, proto, integ, args.n_traj, replicates=args.replicates,
+                        beta=opts.get("beta", 1.0), seed=seed, init=opts.get("init",
+                                                                           "equilibrium"),
+                        reverse=reverse, exact=args.exact, judge=args.judge, executor=ex,
+                        n_threads=args.threads, progress=False if args.no_progress else None)
+    print(cal.table())
+    if args.plot:
+        try:
+            cal.plot(args.plot)
+        except ImportError as e:
+            raise ValueError(f"--plot needs matplotlib ({e})") from None
+        print(f"wrote {args.plot}")
+    if not cal.passed:
+        print("calibration FAILED: the error bars above are not right about themselves at "
+              f"n_traj = {args.n_traj}; see docs/analysis.md (when to trust which estimator)")
+    return 0 if cal.passed else 1
 
 
 def _validate(args):

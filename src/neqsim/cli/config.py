@@ -31,7 +31,7 @@ import json
 import math
 import os
 
-__all__ = ["EXAMPLES", "load", "ConfigError", "execute"]
+__all__ = ["EXAMPLES", "load", "ConfigError", "execute", "calibration_setup"]
 
 
 class ConfigError(ValueError):
@@ -46,7 +46,7 @@ EXAMPLES = {
         "integrator": {"name": "EulerMaruyama", "dt": 1e-3},
         "run": {"n_traj": 100_000, "seed": 42, "out": "dragged_trap.h5", "reverse": True}},
     "breathing-trap": {
-        "description": "harmonic trap stiffness 1 -> 4, BAOAB (dF = ln 2 / 2)",
+        "description": "harmonic trap stiffness 1 -> 4, BAOAB (dF = (kT/2) ln 4 = ln 2)",
         "system": {"name": "harmonic_trap"},
         "protocol": {"kind": "linear", "start": [0.0, 1.0], "end": [0.0, 4.0], "n_steps": 100},
         "integrator": {"name": "Langevin", "dt": 0.05, "splitting": "V R O R V"},
@@ -271,3 +271,30 @@ def execute(source, *, out=None, n_traj=None, seed=None, overwrite=False, progre
             raise
         raise ConfigError(f"{where}: {e}") from None
     return runs
+
+
+def calibration_setup(source):
+    """(system, protocol, integrator, options) for ``neqsim calibrate`` from a named
+    example, a configuration file, or a run file (its stored configuration; options hold
+    beta, seed, init and reverse)."""
+    if isinstance(source, str) and source.endswith((".h5", ".hdf5")):
+        from ..engine.initial import Equilibrate
+        from ..storage.runfile import open_run
+        run = open_run(source)
+        if run.system is None:
+            raise ConfigError(f"{source}: written with the user-defined system "
+                              f"{run.system_name!r}; calibrate it from Python: "
+                              "nq.calibrate(system, protocol, integrator, n_traj, ...)")
+        spec = run.init or {"kind": "equilibrium"}
+        if spec["kind"] == "arrays":
+            raise ConfigError(f"{source}: its initial states were given as arrays, which a "
+                              "replicate cannot draw afresh; calibrate from Python with "
+                              "init= a sampler of new starts")
+        init = (Equilibrate(spec["n_steps"], spec["dt"], spec["start"])
+                if spec["kind"] == "equilibrate" else "equilibrium")
+        return run.system, run.protocol, run.integrator, {"beta": run.beta, "seed": run.seed,
+                                                          "init": init, "reverse": False}
+    cfg, where = load(source)
+    system, proto, integ, run = build(cfg, where)
+    return system, proto, integ, {"beta": run.get("beta", 1.0), "seed": run.get("seed"),
+                                  "reverse": bool(run.get("reverse", False))}

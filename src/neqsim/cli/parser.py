@@ -17,6 +17,9 @@ _EPILOG = """examples:
   neqsim analyze fwd.h5 rev.h5 --plot report.png
                                   free-energy estimates (EXP, BAR, Crooks) with errors,
                                   checked against the exact dF where known, and a figure
+  neqsim calibrate breathing-trap --n-traj 1000 --replicates 200
+                                  are the error bars of this setting right? coverage over
+                                  seeded replicates (exit 1 when they are not)
 """
 
 
@@ -103,6 +106,43 @@ def build_parser():
     val.add_argument("--dt", type=float, default=0.1, help="its time step (default 0.1)")
     val.add_argument("--case", action="append", help="run only this case (repeatable)")
     val.add_argument("--seed", type=int, default=2026)
+    cal = sub.add_parser("calibrate", help="check the error bars of a setting over seeded "
+                         "replicates",
+                         description="Run R seeded replicates of a configuration (a named "
+                         "example, a .toml/.json file, or a run\nfile's configuration) with "
+                         "N trajectories each, estimate dF in each (EXP forward;\nwith the "
+                         "reverse process also EXP reverse and BAR) and report, per "
+                         "estimator: the\ncoverage of its +-1 and +-2 std_error intervals "
+                         "(overall and among replicates it called\nreliable), its bias, the "
+                         "spread of the estimates over the mean reported error, and\nhow "
+                         "often it said unreliable. Reference: the exact dF where the system "
+                         "knows it, else\nthe estimate pooled over all replicates. Exit code "
+                         "1 when a coverage is off by more\nthan 4 binomial standard "
+                         "deviations, 0 when all are right.",
+                         epilog="examples:\n  neqsim calibrate breathing-trap --n-traj 1000 "
+                         "--replicates 200\n  neqsim calibrate my_protocol.toml --n-traj 500 "
+                         "--plot calibration.png --workers 2\n  neqsim calibrate forward.h5 "
+                         "--reverse --judge reliable",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    cal.add_argument("source", help="example name, .toml/.json file, or run file (.h5)")
+    cal.add_argument("--n-traj", type=int, default=1000,
+                     help="trajectories per replicate (default 1000: the sample size whose "
+                     "error bars you want to check)")
+    cal.add_argument("--replicates", type=int, default=200, help="replicates (default 200)")
+    cal.add_argument("--seed", type=int, default=None,
+                     help="first seed (default: the configuration's, else 0)")
+    cal.add_argument("--reverse", action=argparse.BooleanOptionalAction, default=None,
+                     help="also run the reverse process (default: as the configuration "
+                     "says; off for run files)")
+    cal.add_argument("--judge", choices=("all", "reliable"), default="all",
+                     help="judge coverage on all replicates (default) or only on those the "
+                     "estimator called reliable")
+    cal.add_argument("--exact", type=float, default=None, metavar="DF",
+                     help="the reference dF (default: exact where known, else pooled)")
+    cal.add_argument("--plot", metavar="PNG", help="write the z-score histograms here")
+    cal.add_argument("--threads", type=int, default=None, help="numba threads")
+    cal.add_argument("--no-progress", action="store_true", help="no progress bar")
+    scale_out_options(cal)
     ben = sub.add_parser("bench", help="throughput against NumPy and the C SIMD limit",
                          description="Time neqsim's default path against NumPy and, when "
                          "../shared/perf-reference and a C compiler\nare present, the C "

@@ -24,7 +24,7 @@ trajectories ``[a, b)`` to ``ex``: a ``ProcessPoolExecutor`` on one machine, or 
   system it rebuilt must reproduce the driver's energies and gradients at the fingerprint
   probe points bit for bit, or it refuses to compute.
 
-What is sent to the workers (see :func:`_system_payload`): built-in systems as their
+What is sent to the workers (see :func:`system_payload`): built-in systems as their
 builder name and parameters (rebuilt with ``systems.builtin.from_spec``); other systems either
 through a user ``system_factory`` (a picklable zero-argument callable, e.g. a module-level
 function or a ``functools.partial`` of one) or, by default, pickled by value (numba
@@ -95,7 +95,7 @@ def _dumps(obj):
     return cloudpickle.dumps(obj)
 
 
-def _system_payload(system, executor, system_factory):
+def system_payload(system, executor, system_factory):
     """How the workers get the system: ("builtin", factory, params), ("factory", bytes),
     ("pickled", bytes) or ("object", system) for in-process thread pools."""
     if system_factory is not None:
@@ -171,7 +171,7 @@ class ExecutorPlan:
             "token": uuid.uuid4().hex,
             "job": dataclasses.replace(job, system=None, init_x0=None, init_v0=None),
             "arrays_init": job.init_x0 is not None,
-            "system": _system_payload(job.system, executor, system_factory),
+            "system": system_payload(job.system, executor, system_factory),
             "system_name": job.system.name,
             "fingerprint": fp,
             "threads": self.threads,
@@ -324,7 +324,7 @@ class _Prepared:
     sampler and the compiled stepper."""
 
     def __init__(self, spec):
-        system = _rebuild_system(spec["system"])
+        system = rebuild_system(spec["system"])
         job = dataclasses.replace(spec["job"], system=system)
         mine = fingerprint(system, job.protocol)
         if any(not np.array_equal(v, spec["fingerprint"][k], equal_nan=True)
@@ -342,7 +342,7 @@ class _Prepared:
         self.advance = job.integrator.stepper(system, self.lam, job.beta, job.record_every)
 
 
-def _rebuild_system(payload):
+def rebuild_system(payload):
     from ..systems import System, from_spec
     how = payload[0]
     if how == "builtin":

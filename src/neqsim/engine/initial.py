@@ -20,7 +20,7 @@ from ..exact.quadrature import grid_density
 from ..systems.system import Gaussian
 from . import initial_kernel
 
-__all__ = ["Equilibrate", "make_sampler"]
+__all__ = ["Equilibrate", "Snapshots", "make_sampler"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,73 @@ class Equilibrate:
             raise ValueError(f"Equilibrate.n_steps must be a positive integer, got {self.n_steps!r}")
         if not (np.isfinite(self.dt) and self.dt > 0):
             raise ValueError(f"Equilibrate.dt must be > 0, got {self.dt!r}")
+
+
+@dataclass(frozen=True)
+class Snapshots:
+    """Initial positions from consecutive frames of one equilibrium trajectory: the
+    standard switching workflow (equilibrate once, start a switch from every snapshot).
+
+    ``frames``: an (n_frames, dim) array (or (n_frames,) for dim 1), or a
+    :class:`neqsim.Run` / run file recorded with ``record_positions=True`` (the frames
+    of its trajectory ``trajectory``, e.g. a long run under
+    ``nq.protocols.hold(lam_0, ...)``). Trajectory i starts from frame
+    ``skip + i * thin``: ``skip`` drops the burn-in, ``thin`` the frames in between.
+    Consecutive snapshots are correlated; the analysis knows the order carries time
+    and widens its error bars by the statistical inefficiency it measures
+    (docs/analysis.md), so thinning is for cost, not for correctness.
+    """
+    frames: object
+    thin: int = 1
+    skip: int = 0
+    trajectory: int = 0
+
+    def __post_init__(self):
+        for name, lo in (("thin", 1), ("skip", 0), ("trajectory", 0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise ValueError(f"Snapshots.{name} must be an integer >= {lo}, got {v!r}")
+
+    def _frames(self, dim):
+        import os
+        from ..storage.result import Run
+        src = self.frames
+        if isinstance(src, (str, os.PathLike)):
+            from ..storage.runfile import open_run
+            src = open_run(src)
+        if isinstance(src, Run):
+            trace = src.trace
+            if trace is None or "x" not in trace:
+                raise ValueError("Snapshots: the run has no recorded positions; simulate "
+                                 "it with record_every > 0 and record_positions=True")
+            if self.trajectory >= src.n_traj:
+                raise ValueError(f"Snapshots.trajectory={self.trajectory}, but the run has "
+                                 f"{src.n_traj} trajectories")
+            return np.asarray(trace["x"][self.trajectory], dtype=np.float64)
+        a = np.asarray(src, dtype=np.float64)
+        if a.ndim == 1 and dim == 1:
+            a = a[:, None]
+        if a.ndim != 2 or a.shape[1] != dim:
+            raise ValueError(f"Snapshots: frames must have shape (n_frames, {dim}), got "
+                             f"{np.shape(src)}")
+        return a
+
+    def positions(self, n_traj, dim):
+        """The (n_traj, dim) initial positions: frames skip, skip + thin, ..."""
+        a = self._frames(dim)
+        chosen = a[self.skip::self.thin][:n_traj]
+        if chosen.shape[0] < n_traj:
+            have = max(0, -(-(a.shape[0] - self.skip) // self.thin))
+            raise ValueError(f"Snapshots: {a.shape[0]} frames give {have} after "
+                             f"skip={self.skip}, thin={self.thin}, but n_traj={n_traj} "
+                             "needs one each: record more frames, thin less, or run fewer "
+                             "trajectories")
+        if not np.all(np.isfinite(chosen)):
+            raise ValueError("Snapshots: the chosen frames contain NaN or inf")
+        return np.ascontiguousarray(chosen)
+
+    def spec(self, n_frames_total=None):
+        return {"source": "snapshots", "thin": int(self.thin), "skip": int(self.skip)}
 
 
 def make_sampler(system, lam0, beta, init):
@@ -107,4 +174,5 @@ def make_sampler(system, lam0, beta, init):
             info["init_accepted"] = info.get("init_accepted", 0) + int(state.n_accepted.sum())
             return out
         return sample, "equilibrate_mala"
-    raise TypeError("init must be 'equilibrium', nq.Equilibrate(...), or arrays")
+    raise TypeError("init must be 'equilibrium', nq.Equilibrate(...), nq.Snapshots(...), "
+                    "or arrays")

@@ -19,7 +19,7 @@ from ..protocols.protocol import Protocol, as_protocol
 from ..storage.errors import human_bytes
 from ..storage.runfile import integrator_from_spec
 from ..systems.system import System, fingerprint
-from .initial import Equilibrate
+from .initial import Equilibrate, Snapshots
 
 __all__ = ["Job", "check_int", "check_seed"]
 
@@ -105,10 +105,11 @@ class Job:
     record_every: int
     record_positions: bool
     on_failure: str
+    init_source: dict | None = None  # where given initial states came from (Snapshots)
 
     @classmethod
     def build(cls, system, protocol, integrator, n_traj, *, beta, seed, init, record_every,
-              record_positions, on_failure):
+              record_positions, on_failure, init_source=None):
         """Validate a request (clear errors for every bad input) and draw a seed if None."""
         if not isinstance(system, System):
             raise TypeError(f"system must be a neqsim System, got {type(system).__name__}")
@@ -132,6 +133,9 @@ class Job:
             raise ValueError(f"on_failure must be 'raise' or 'nan', got {on_failure!r}")
         underdamped = integrator.has_velocities
         x0 = v0 = None
+        if isinstance(init, Snapshots):
+            init_source = init.spec()
+            init = init.positions(n_traj, system.dim)
         if isinstance(init, (np.ndarray, list, tuple)):
             x0, v0 = _initial_arrays(init, n_traj, system.dim, underdamped)
             init = None
@@ -141,10 +145,11 @@ class Job:
                 raise ValueError(f"Equilibrate.start must be one configuration or an "
                                  f"({n_traj}, {system.dim}) array, got {start.shape}")
         elif not (isinstance(init, str) and init == "equilibrium"):
-            raise ValueError(f"init must be 'equilibrium', nq.Equilibrate(...), or arrays; "
-                             f"got {init!r}")
+            raise ValueError(f"init must be 'equilibrium', nq.Equilibrate(...), "
+                             f"nq.Snapshots(...), or arrays; got {init!r}")
         return cls(system, protocol, integrator, n_traj, beta, int(seed), init, x0, v0,
-                   record_every, bool(record_positions), on_failure)
+                   record_every, bool(record_positions), on_failure,
+                   dict(init_source) if init_source and x0 is not None else None)
 
     # --- derived sizes ---------------------------------------------------------------
     @property
@@ -185,7 +190,8 @@ class Job:
     # --- configuration as stored in run files ------------------------------------------
     def init_spec(self):
         if self.init is None:
-            return {"kind": "arrays", "velocities": self.init_v0 is not None}
+            return {"kind": "arrays", "velocities": self.init_v0 is not None,
+                    **(self.init_source or {})}
         if isinstance(self.init, Equilibrate):
             return {"kind": "equilibrate", "n_steps": int(self.init.n_steps),
                     "dt": float(self.init.dt),
@@ -252,9 +258,11 @@ class Job:
         integrator = integrator_from_spec(config["integrator"],
                                           json.loads(config["integrator_params"]))
         spec = json.loads(config["init"])
+        source = None
         if spec["kind"] == "arrays":
             x0 = arrays["init_x0"]
             init = (x0, arrays["init_v0"]) if "init_v0" in arrays else x0
+            source = {k: spec[k] for k in ("source", "thin", "skip") if k in spec} or None
         elif spec["kind"] == "equilibrate":
             init = Equilibrate(spec["n_steps"], spec["dt"], np.asarray(spec["start"]))
         else:
@@ -263,4 +271,4 @@ class Job:
                          beta=config["beta"], seed=int(config["seed"]), init=init,
                          record_every=config["record_every"],
                          record_positions=config["record_positions"],
-                         on_failure=config["on_failure"])
+                         on_failure=config["on_failure"], init_source=source)

@@ -31,6 +31,11 @@ class Run:
     protocol, integrator, system, beta, seed, n_traj, info : what produced the run.
         ``system`` is None for a run read from a file written with a user-defined
         potential (unless passed to :func:`neqsim.open_run`); its name is ``system_name``.
+    init : how the initial states were made, as stored in the run file: a dict with
+        ``kind`` "equilibrium" (exact draws), "equilibrate" or "arrays" (given states,
+        with ``source`` "snapshots", ``thin`` and ``skip`` when they came from
+        :class:`neqsim.Snapshots`); the analysis uses it to decide whether the trajectory
+        order may carry time (:func:`neqsim.analysis.starts_ordered`).
     path : the run file, if the run was written to / read from one, else None.
     complete : False for a file whose run was interrupted (only the committed
         trajectories, a prefix 0..n_traj-1 of the requested ones, are present).
@@ -39,10 +44,11 @@ class Run:
     """
     path = None
     complete = True
+    init = None
 
     def __init__(self, *, work, heat, shadow_work, path_work, initial_energy, final_energy,
                  x0, x, v0, v, acceptance, failed, trace, protocol, integrator, system, beta,
-                 seed, info):
+                 seed, info, init=None):
         self.work = work
         self.heat = heat
         self.shadow_work = shadow_work
@@ -62,6 +68,7 @@ class Run:
         self.beta = float(beta)
         self.seed = seed
         self.info = info
+        self.init = init
         self.system_name = system.name if system is not None else None
 
     @classmethod

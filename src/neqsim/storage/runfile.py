@@ -354,9 +354,11 @@ class RunFileSink(Sink):
                 "versions": {k[8:]: _attr(v) for k, v in self.f["parameters"].attrs.items()
                              if k.startswith("version_")}}
         info.update(self.info)
-        return _lazy_run(self.path, n, job.n_traj, job.protocol, job.integrator, job.system,
-                         job.system.name, job.beta, job.seed, job.record_every,
-                         job.underdamped, info)
+        run = _lazy_run(self.path, n, job.n_traj, job.protocol, job.integrator, job.system,
+                        job.system.name, job.beta, job.seed, job.record_every,
+                        job.underdamped, info)
+        run.init = job.init_spec()
+        return run
 
     def close(self):
         if self.f:
@@ -678,10 +680,12 @@ def open_run(path, *, system=None, verify=True):
     info = {"file": path, "n_committed": n, "chunk_traj": config["_chunk_traj"],
             "wall_time_s": config["_wall_time"], "created": config.get("created"),
             "versions": {k[8:]: v for k, v in config.items() if k.startswith("version_")}}
-    return _lazy_run(path, n, config["n_traj"], Protocol(arrays["protocol"]), integrator,
-                     system, config["system"], float(config["beta"]), int(config["seed"]),
-                     config["record_every"], "v0" in _names(path, "observables/totals"), info,
-                     verify=verify)
+    run = _lazy_run(path, n, config["n_traj"], Protocol(arrays["protocol"]), integrator,
+                    system, config["system"], float(config["beta"]), int(config["seed"]),
+                    config["record_every"], "v0" in _names(path, "observables/totals"), info,
+                    verify=verify)
+    run.init = json.loads(config["init"])
+    return run
 
 
 def _lazy_run(path, n, n_traj, protocol, integrator, system, system_name, beta, seed,

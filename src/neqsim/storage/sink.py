@@ -133,4 +133,4 @@ class MemorySink(Sink):
                    v0=t["v0"] if underdamped else None, v=t["v"] if underdamped else None,
                    acceptance=acceptance, failed=failed, trace=trace, protocol=job.protocol,
                    integrator=job.integrator, system=job.system, beta=job.beta, seed=job.seed,
-                   info=info)
+                   info=info, init=job.init_spec())

@@ -14,10 +14,12 @@ from __future__ import annotations
 import time
 
 from ..dynamics.presets import preset
+from .calibrate import Calibration, CalibrationRow, calibrate
 from .cases import CASES
 from .row import Row, format_row, format_table
 
-__all__ = ["Row", "validate", "CASES", "format_table", "format_row", "SIZES"]
+__all__ = ["Row", "validate", "CASES", "format_table", "format_row", "SIZES", "calibrate",
+           "Calibration", "CalibrationRow"]
 
 SIZES = {"quick": 1, "full": 50}
 

@@ -13,6 +13,24 @@ from ..exact.ising import torus_log_z
 from .row import Row
 
 
+def _api():
+    """The public names the cases use, as ``nq.<name>`` in a user's script (gathered from
+    the submodules: importing the package root from here would be an import cycle, now
+    that the root exports ``calibrate``)."""
+    from types import SimpleNamespace
+
+    from .. import analysis, ising, protocols, systems
+    from ..dynamics import GHMC, MALA, EulerMaruyama, Langevin
+    from ..dynamics import mcmc as kernels
+    from ..engine.driver import simulate
+    from ..protocols import schedules
+    from ..sampling import ais, log_density
+    return SimpleNamespace(analysis=analysis, ising=ising, protocols=protocols,
+                           systems=systems, GHMC=GHMC, MALA=MALA, EulerMaruyama=EulerMaruyama,
+                           Langevin=Langevin, kernels=kernels, simulate=simulate,
+                           schedules=schedules, ais=ais, log_density=log_density)
+
+
 def _quiet(fn, *args, **kwargs):
     from ..analysis import UnreliableEstimateWarning
     with warnings.catch_warnings():
@@ -23,7 +41,7 @@ def _quiet(fn, *args, **kwargs):
 def case_dragged_trap(scale, integ, seed):
     """Overdamped dragged trap (EM, dt = 1e-3): <W> = gamma v^2 [t - tau(1 - e^{-t/tau})],
     Var W = 2 kT <W> (docs/physics.md), and dF = 0 by BAR against the reverse drag."""
-    import neqsim as nq
+    nq = _api()
     n, t, v = 20_000 * scale, 1.0, 2.0
     trap = nq.systems.harmonic_trap()
     proto, reverse = nq.protocols.crooks_pair(nq.protocols.linear([0.0, 1.0], [v * t, 1.0],
@@ -45,7 +63,7 @@ def case_dragged_trap(scale, integ, seed):
 def case_breathing(scale, integ, seed):
     """Breathing trap k: 1 -> 4 and back with the chosen integrator: Jarzynski both ways and
     BAR on path work against dF = (kT/2) ln 4; Crooks slope and intercept; second law."""
-    import neqsim as nq
+    nq = _api()
     n = 20_000 * scale
     trap = nq.systems.harmonic_trap()
     # crooks_pair: the exact time reversal for every integrator (protocols.crooks_pair)
@@ -75,7 +93,7 @@ def case_breathing(scale, integ, seed):
 def case_shadow_work(scale, integ, seed):
     """BAOAB at omega dt = 1 (k 1 -> 4): W + W_shadow gives the exact dF; W alone is
     biased (reported for information)."""
-    import neqsim as nq
+    nq = _api()
     n = 50_000 * scale
     trap = nq.systems.harmonic_trap()
     proto = nq.protocols.linear([0.0, 1.0], [0.0, 4.0], 10)
@@ -91,7 +109,7 @@ def case_shadow_work(scale, integ, seed):
 def case_metropolized(scale, integ, seed):
     """MALA and GHMC at large steps in an asymmetric double-well protocol (barrier and tilt
     change together): exact dF from quadrature."""
-    import neqsim as nq
+    nq = _api()
     n = 20_000 * scale
     well = nq.systems.double_well()
     proto = nq.protocols.linear([2.0, 0.0], [1.0, 1.0], 30)
@@ -106,7 +124,7 @@ def case_metropolized(scale, integ, seed):
 
 def case_ais_gaussian(scale, integ, seed):
     """AIS from N(0, I) to N(1, 0.5^2 I) in d = 10: log Z_N/Z_0 = d log 0.5."""
-    import neqsim as nq
+    nq = _api()
 
     from ..targets import gaussian_path
     gp = gaussian_path(10, 1.0, 0.5)
@@ -122,7 +140,7 @@ def case_ais_gaussian(scale, integ, seed):
 def case_ais_ising(scale, integ, seed):
     """AIS over the coupling of a 4x4 periodic Ising lattice, J: 0 -> 0.4 at h = 0:
     log Z(0.4) - log Z(0) from Kaufman's finite-lattice formula."""
-    import neqsim as nq
+    nq = _api()
     lat = nq.ising.ising((4, 4))
     proto = nq.protocols.linear([0.0, 0.0], [0.4, 0.0], 100)
     run = nq.simulate(lat, proto, nq.ising.SpinFlip("glauber"), 4000 * scale, seed=seed,
@@ -135,7 +153,7 @@ def case_ais_ising(scale, integ, seed):
 def case_landauer(scale, integ, seed):
     """Erasure in a double well (lower barrier, tilt, raise, untilt; MALA): heat released
     obeys -<Q> >= kT (ln 2 - H(p)) with the measured success probability p."""
-    import neqsim as nq
+    nq = _api()
     n = 5000 * scale
     well = nq.systems.double_well()
     knots = [[4.0, 0.0], [0.0, 0.0], [0.0, 2.0], [4.0, 2.0], [4.0, 0.0]]
