@@ -32,15 +32,25 @@ from .engine.driver import resume, simulate
 from .engine.initial import Equilibrate, Snapshots
 from .engine.options import Execution, Record
 from .protocols import Protocol, schedules
-from .sampling import AISResult, LogDensity, ais, log_density
+from .sampling import (
+    AISResult,
+    BatchedLogDensity,
+    LogDensity,
+    SMCOptions,
+    SMCResult,
+    ais,
+    log_density,
+    smc,
+)
 from .storage import Run, RunFileError, open_run
 from .systems import System, from_functions, potential
 from .systems.checks import PotentialError
 from .validation import Calibration, calibrate
 
 __all__ = ["simulate", "resume", "open_run", "Run", "RunFileError", "IntegrationError",
-           "System", "from_functions", "potential", "PotentialError", "Protocol", "Equilibrate",
-           "Snapshots", "Record", "Execution", "calibrate", "Calibration", "Integrator", "EulerMaruyama", "MALA", "Langevin", "GHMC",
-           "VelocityVerlet", "ais", "AISResult", "log_density", "LogDensity", "systems",
-           "protocols", "schedules", "kernels", "analysis", "targets", "testsystems",
-           "exact", "ising", "__version__"]
+           "System", "from_functions", "potential", "PotentialError", "Protocol",
+           "Equilibrate", "Snapshots", "Record", "Execution", "calibrate", "Calibration",
+           "Integrator", "EulerMaruyama", "MALA", "Langevin", "GHMC", "VelocityVerlet",
+           "ais", "AISResult", "smc", "SMCOptions", "SMCResult", "log_density",
+           "LogDensity", "BatchedLogDensity", "systems", "protocols", "schedules",
+           "kernels", "analysis", "targets", "testsystems", "exact", "ising", "__version__"]

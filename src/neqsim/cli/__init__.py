@@ -47,10 +47,11 @@ def main(argv=None):
     try:
         if args.command == "info":
             from ..storage.runfile import describe
+            from ..storage.smcfile import describe_smc, is_smc_file
             for i, path in enumerate(args.path):
                 if i:
                     print()
-                print(describe(path))
+                print(describe_smc(path) if is_smc_file(path) else describe(path))
         elif args.command == "resume":
             from ..engine.driver import resume
             with _executor(args) as ex:

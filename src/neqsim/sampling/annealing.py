@@ -40,6 +40,7 @@ from ..storage.runfile import check_output
 from ..systems.checks import short_traceback
 from ..systems.system import System
 from .adaptation import adapt
+from .batched import BatchedLogDensity
 from .density import LogDensity
 from .path import path_system
 
@@ -188,11 +189,12 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
         proto = as_protocol(schedule)
         dim = system.dim
     else:
-        f0 = log_prior if isinstance(log_prior, LogDensity) else LogDensity(log_prior)
+        f0 = log_prior if isinstance(log_prior, (LogDensity, BatchedLogDensity)) \
+            else LogDensity(log_prior)
         if log_likelihood is None:
             raise ValueError("ais needs log_prior and log_likelihood (or a System)")
-        f1 = log_likelihood if isinstance(log_likelihood, LogDensity) else \
-            LogDensity(log_likelihood)
+        f1 = log_likelihood if isinstance(log_likelihood, (LogDensity, BatchedLogDensity)) \
+            else LogDensity(log_likelihood)
         dim = None
         system = None
         if schedule is None:
@@ -203,6 +205,9 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
             proto = schedule
         else:
             proto = _schedules._check(schedule)
+    if system is None and any(isinstance(f, BatchedLogDensity) for f in (f0, f1)):
+        return _ais_batched(f0, f1, initial, proto, kernel, n_chains, seed, path,
+                            reverse_initial, out, progress, n_bootstrap, warn)
     if isinstance(initial, str):
         if initial != "equilibrium" or system is None:
             raise ValueError("initial must be samples (an array or a callable); "
@@ -256,3 +261,28 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
             warnings.simplefilter("ignore")
         est = ais_log_z(lw, log_weights_reverse=lr, seed=0, n_bootstrap=n_bootstrap)
     return AISResult(est, run, lw, proto, kernel, rev_run, lr, pilot)
+
+
+def _ais_batched(f0, f1, initial, proto, kernel, n_chains, seed, path, reverse_initial, out,
+                 progress, n_bootstrap, warn):
+    """AIS with batched (NumPy/JAX/PyTorch) densities: SMC that never resamples, on the
+    given schedule with the given step sizes (the same estimator: each chain's log weight
+    is minus its work), moved by NumPy kernels around one call of the user's function."""
+    from .smc import SMCOptions, smc
+    if out is not None or reverse_initial is not None:
+        raise ValueError("with batched densities ais runs in memory and forward only: "
+                         "out= and reverse_initial= need numba densities (nq.log_density "
+                         "on a function of one point)")
+    if isinstance(proto, Adaptive) or isinstance(kernel.step_size, str):
+        raise ValueError("with batched densities give ais a fixed schedule and step sizes "
+                         "(or use nq.smc, which adapts both on the population)")
+    res = smc(f0, f1, initial=initial, kernel=kernel, n_particles=n_chains, seed=seed,
+              path=path, schedule=proto.values[:, 0], progress=progress, warn=False,
+              options=SMCOptions(ess_threshold=0.0, adapt_step_size=False))
+    lw = np.log(res.weights) + res.log_z + np.log(n_chains)
+    with warnings.catch_warnings():
+        if not warn:
+            warnings.simplefilter("ignore")
+        est = ais_log_z(lw, seed=0, n_bootstrap=n_bootstrap)
+    return AISResult(est, None, lw, proto, kernel, None, None,
+                     {"acceptance": res.acceptance, "n_evaluations": res.n_evaluations})

@@ -1,4 +1,5 @@
-"""Log densities written as plain Python functions, compiled by numba for the kernels."""
+"""Log densities written as plain Python functions: compiled by numba for the kernels
+(one point per call), or batched (all chains per call; :mod:`.batched`)."""
 from __future__ import annotations
 
 import inspect
@@ -8,8 +9,9 @@ from numba import njit
 from numba.core.errors import NumbaError
 
 from ..systems.checks import check_compiles, short_traceback
+from .batched import BatchedLogDensity
 
-__all__ = ["LogDensity", "log_density"]
+__all__ = ["BatchedLogDensity", "LogDensity", "log_density"]
 
 
 class LogDensity:
@@ -55,8 +57,20 @@ class LogDensity:
         return f"LogDensity({self.name}{', with gradient' if self.has_gradient else ''})"
 
 
-def log_density(fn=None, *, name=None):
-    """Decorator: ``@nq.log_density`` on ``log_f(x)`` or ``log_f(x, grad)``."""
+def log_density(fn=None, *, name=None, batched=False, grad=None):
+    """Decorator: ``@nq.log_density`` on ``log_f(x)`` or ``log_f(x, grad)`` (one point,
+    compiled by numba: a :class:`LogDensity`).
+
+    ``batched=True``, or a ``grad``: ``log_f(X) -> (n,)`` evaluates every row of X
+    (n, d) in one Python call (NumPy, JAX or PyTorch), with ``grad(X) -> (n, d)``
+    = d log f / dX when given (JAX and PyTorch functions are differentiated by their
+    framework otherwise): a :class:`BatchedLogDensity`."""
+    if batched or grad is not None:
+        def make(f):
+            return BatchedLogDensity(f, grad=grad, name=name)
+    else:
+        def make(f):
+            return LogDensity(f, name=name)
     if fn is None:
-        return lambda f: LogDensity(f, name=name)
-    return LogDensity(fn, name=name)
+        return make
+    return make(fn)
