@@ -49,7 +49,8 @@ def test_names_do_not_follow_the_code_layout():
 def test_checkpoint_and_system_names():
     assert names.CHECKPOINT == PINNED_CHECKPOINT
     assert names.FORMAT_VERSION == (1, 1)  # 1.1: checksums (files of 1.0 keep opening)
-    assert set(names.SYSTEMS) == set(BUILTINS) == {"harmonic_trap", "double_well", "ising"}
+    assert set(names.SYSTEMS) == set(BUILTINS) == {"harmonic_trap", "double_well", "ising",
+                                                   "spring_pulled"}
     assert names.TOTALS == ("work", "heat", "shadow_work", "path_work", "initial_energy",
                             "final_energy")
 

@@ -10,6 +10,9 @@ cannot support them; bad input (NaN) raises instead of giving a plausible number
     est = nq.analysis.bar(fwd.work, rev.work, beta=1.0)    # BAR
     chk = nq.analysis.crooks(fwd.work, rev.work, beta=1.0) # Crooks line and crossing
     lz = nq.analysis.ais_log_z(log_weights)                # AIS log Z
+    prof = nq.analysis.profile(fwd, rev)                   # dF(lam_t) at every recorded step
+    pmf = nq.analysis.hummer_szabo(pull_run)               # PMF from pulling
+    res = nq.analysis.mbar(u_kn, n_k)                      # MBAR over K states
 """
 from ._common import CorrelatedTrajectoriesWarning, Estimate, UnreliableEstimateWarning, as_work
 from .bar import bar, overlap
@@ -25,13 +28,17 @@ from .dissipation import (
 from .exp import cumulant, jarzynski
 from .correlation import blocking_inefficiency, starts_ordered, statistical_inefficiency
 from .logz import ais_log_z, ess_curve
+from .mbar import MBARResult, mbar
+from .pmf import PMF, hummer_szabo
+from .profile import Profile, profile
 from .tails import ParetoTail, pareto_tail
 
 __all__ = ["Estimate", "UnreliableEstimateWarning", "as_work", "jarzynski", "cumulant", "bar",
            "overlap", "crooks", "CrooksCheck", "ais_log_z", "ess_curve", "dissipation",
            "landauer", "shannon_entropy", "binary_entropy", "erasure_bound", "BoundCheck",
            "CorrelatedTrajectoriesWarning", "pareto_tail", "ParetoTail",
-           "statistical_inefficiency", "blocking_inefficiency", "starts_ordered"]
+           "statistical_inefficiency", "blocking_inefficiency", "starts_ordered",
+           "profile", "Profile", "hummer_szabo", "PMF", "mbar", "MBARResult"]
 
 
 def __getattr__(name):

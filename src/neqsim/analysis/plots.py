@@ -274,3 +274,63 @@ def _crooks_panel(fwd, rev, ax):
                 ha="center", va="center", transform=ax.transAxes, fontsize="small")
         ax.set_axis_off()
         return ax
+
+
+def plot_profile(prof, *, ax=None, x="time"):
+    """A :class:`neqsim.analysis.Profile`: dF(lam_t) against time (or ``x="lam"``: the
+    first control), a +-2 sigma band where the slice is reliable, unreliable slices as
+    hollow markers, and the exact curve when known."""
+    ax = _axes(ax)
+    xs = prof.time if x == "time" else prof.lam[:, 0]
+    rel = np.asarray(prof.reliable, dtype=bool)
+    ax.plot(xs, prof.value, "-", color="C0", label=prof.method)
+    band = rel & np.isfinite(prof.std_error)
+    if band.any():
+        lo = np.where(band, prof.value - 2 * prof.std_error, np.nan)
+        hi = np.where(band, prof.value + 2 * prof.std_error, np.nan)
+        ax.fill_between(xs, lo, hi, color="C0", alpha=0.25, lw=0,
+                        label="+-2 standard errors (reliable slices)")
+    if (~rel).any():
+        ax.plot(xs[~rel], prof.value[~rel], "o", mfc="none", color="C3",
+                label="unreliable slice (no band)")
+    if prof.exact is not None:
+        ax.plot(xs, prof.exact, "k--", lw=1, label="exact F(lam_t) - F(lam_0)")
+    ax.set_xlabel("time" if x == "time" else "lam (the first control)")
+    ax.set_ylabel(_energy_label("dF(lam_t)", prof.beta))
+    legend_below(ax)
+    return ax
+
+
+def plot_pmf(pmf, *, ax=None, exact=None):
+    """A :class:`neqsim.analysis.PMF`: the weighted estimate with +-2 sigma, the naive
+    histogram beside it, and ``exact`` (a function of x, shifted to the same reference
+    bin) when given."""
+    ax = _axes(ax)
+    ok = np.isfinite(pmf.value)
+    c = pmf.centers
+    ax.errorbar(c[ok], pmf.value[ok], yerr=2 * np.nan_to_num(pmf.std_error[ok]), fmt="o",
+                ms=3, color="C0", label=f"{pmf.method} (+-2 s.e.)")
+    ax.plot(c[ok], pmf.naive[ok], "s", ms=3, mfc="none", color="C3",
+            label="unweighted histogram -kT ln p(x)")
+    if exact is not None:
+        g = np.asarray(exact(c), dtype=float)
+        ax.plot(c[ok], (g - g[pmf.reference])[ok], "k--", lw=1, label="exact G_0(x)")
+    ax.set_xlabel("x (length units of the potential)")
+    ax.set_ylabel(_energy_label("G_0(x)", pmf.beta))
+    legend_below(ax)
+    return ax
+
+
+def plot_overlap(result, *, ax=None):
+    """The MBAR overlap matrix of a :class:`neqsim.analysis.MBARResult` as an image."""
+    ax = _axes(ax)
+    o = np.asarray(result.overlap)
+    im = ax.imshow(o, cmap="viridis", vmin=0.0, vmax=max(float(o.max()), 1e-12))
+    for i in range(o.shape[0]):
+        for j in range(o.shape[1]):
+            ax.text(j, i, f"{o[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="w" if o[i, j] < 0.5 * o.max() else "k")
+    ax.set_xlabel("state j")
+    ax.set_ylabel("state i")
+    ax.figure.colorbar(im, ax=ax, label="overlap O_ij")
+    return ax

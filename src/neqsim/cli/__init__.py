@@ -129,6 +129,33 @@ def _analyze(args):
         except ImportError as e:
             raise ValueError(f"--plot needs matplotlib ({e})") from None
         print(f"wrote {args.plot}")
+    if args.profile is not None:
+        _profile(fwd, rev, args)
+
+
+def _profile(fwd, rev, args):
+    """The profile table of ``neqsim analyze --profile`` (and its figure)."""
+    import math
+
+    from ..analysis import profile
+    prof = profile(fwd, rev, n_bootstrap=args.bootstrap or 100)
+    print(f"\nfree-energy profile: {prof.method}, {prof.lam.shape[0]} recorded steps"
+          + ("" if prof.exact is None else "; exact F(lam_t) - F(lam_0) from the system"))
+    head = (f"{'step':>7s} {'time':>9s} {'lam':>24s} {'dF +- s.e.':>24s} {'exact':>10s} "
+            f"{'z':>6s}  reliable?")
+    print(head + "\n" + "-" * len(head))
+    z = prof.z_scores() if prof.exact is not None else None
+    for i in range(prof.lam.shape[0]):
+        lam = " ".join(f"{v:.4g}" for v in prof.lam[i])
+        ex = "" if prof.exact is None else f"{prof.exact[i]:.5g}"
+        zz = "" if z is None or not math.isfinite(z[i]) else f"{z[i]:+.2f}"
+        print(f"{int(prof.step[i]):7d} {prof.time[i]:9.4g} {lam:>24s} "
+              f"{f'{prof.value[i]:.6g} +- {prof.std_error[i]:.2g}':>24s} {ex:>10s} {zz:>6s}  "
+              + ("yes" if prof.reliable[i] else "UNRELIABLE"))
+    if isinstance(args.profile, str):
+        ax = prof.plot()
+        ax.figure.savefig(args.profile, dpi=120, bbox_inches="tight")
+        print(f"wrote {args.profile}")
 
 
 def _calibrate(args):

@@ -56,7 +56,8 @@ def build_parser():
                          "itself (reliable? yes, or UNRELIABLE: why, from its diagnostics; this is "
                          "not\nagreement with the exact value, which the z-score says).",
                          epilog="example:\n  neqsim analyze fwd.h5 rev.h5 --plot report.png"
-                         "\n  neqsim analyze fwd.h5 --exact 0.6931 --bootstrap 0",
+                         "\n  neqsim analyze fwd.h5 --exact 0.6931 --bootstrap 0"
+                         "\n  neqsim analyze fwd.h5 rev.h5 --profile profile.png",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     ana.add_argument("forward", help="run file of the forward process")
     ana.add_argument("reverse", nargs="?", help="run file of the reverse process (optional)")
@@ -64,6 +65,10 @@ def build_parser():
                      "Crooks, running estimate, ESS) to this file")
     ana.add_argument("--bootstrap", type=int, default=200, metavar="N",
                      help="bootstrap resamples for the CIs (0: none; default 200)")
+    ana.add_argument("--profile", nargs="?", const=True, default=None, metavar="PNG",
+                     help="also the free-energy profile dF(lam_t) at every recorded step "
+                     "(Jarzynski per slice; with REV the bidirectional path-ensemble "
+                     "estimator), and its figure when a file is given")
     ana.add_argument("--exact", type=float, default=None, metavar="DF",
                      help="known dF to compare with (default: the built-in system's exact "
                      "free energy difference, when there is one)")

@@ -31,7 +31,7 @@ INTEGRATORS = {
 }
 
 #: the built-in system builders files store in parameters/system_factory
-SYSTEMS = ("harmonic_trap", "double_well", "ising")
+SYSTEMS = ("harmonic_trap", "double_well", "ising", "spring_pulled")
 
 CONVENTIONS = {
     "convention_work": "W > 0 is work done ON the system: sum_k U(x_{k-1}, lam_k) - "

@@ -80,13 +80,68 @@ def double_well(quartic=1.0):
                   control_names=("a", "f"), params={"quartic": q}, factory="double_well")
 
 
+def spring_pulled(base=None, *, k_s=10.0, base_controls=None):
+    """A particle in U_0(x) pulled by a harmonic spring: U(x, lam) = U_0(x) + k_s/2 (x - lam)^2,
+    one control (the spring's position lam), for pulling experiments and PMFs
+    (:func:`neqsim.analysis.hummer_szabo`).
+
+    ``base``: the System of U_0 (one dimension) with its controls fixed at
+    ``base_controls`` (default: its built-in defaults are not guessed; pass them), e.g.
+    ``nq.systems.double_well()`` with (a, f) = (2, 0) for U_0 = x^4 - 2 x^2, or a user's
+    ``nq.from_functions`` system; None gives the free particle U_0 = 0. F(lam) is
+    computed by quadrature; G_0(x) = U_0(x) is what a PMF estimate should recover.
+    """
+    ks = float(k_s)
+    if not ks > 0:
+        raise ValueError(f"k_s must be > 0, got {k_s!r}")
+    if base is None:
+        def energy_grad(x, lam, out):
+            d = x[0] - lam[0]
+            out[0] = ks * d
+            return 0.5 * ks * d * d
+        params, factory = {"k_s": ks, "base": None}, "spring_pulled"
+    else:
+        if base.dim != 1:
+            raise ValueError(f"spring_pulled needs a one-dimensional U_0, got dim={base.dim}")
+        if base_controls is None:
+            raise ValueError(f"spring_pulled: pass base_controls, the {base.n_controls} "
+                             f"fixed control value(s) {base.control_names} of {base.name}")
+        c = np.ascontiguousarray(np.atleast_1d(np.asarray(base_controls, dtype=np.float64)))
+        if c.shape != (base.n_controls,):
+            raise ValueError(f"base_controls must have {base.n_controls} value(s) "
+                             f"{base.control_names}, got {np.shape(base_controls)}")
+        u0 = base.potential
+
+        # c is a compile-time constant of the kernels (part of their cache key)
+        def energy_grad(x, lam, out):
+            u = u0(x, c, out)
+            d = x[0] - lam[0]
+            out[0] += ks * d
+            return u + 0.5 * ks * d * d
+        builtin = base.factory is not None
+        params = {"k_s": ks, "base": [base.factory, dict(base.params)] if builtin else None,
+                  "base_controls": [float(v) for v in c]}
+        factory = "spring_pulled" if builtin else None
+    system = System(energy_grad, 1, 1, name="spring_pulled", control_names=("lam",),
+                    params=params, factory=factory)
+    if base is not None and base.factory is None:
+        system.sources = list(base.sources)  # the user's U_0 is what the checks look at
+    return system
+
+
+def _spring_pulled(k_s, base=None, base_controls=None):
+    b = None if base is None else BUILTINS[base[0]](**base[1])
+    return spring_pulled(b, k_s=k_s, base_controls=base_controls)
+
+
 def _ising(**params):
     from .ising import ising
     return ising(**params)
 
 
 #: builders by the name run files store (``System.factory``), fixed forever
-BUILTINS = {"harmonic_trap": harmonic_trap, "double_well": double_well, "ising": _ising}
+BUILTINS = {"harmonic_trap": harmonic_trap, "double_well": double_well, "ising": _ising,
+            "spring_pulled": _spring_pulled}
 
 
 def from_spec(factory, params):
