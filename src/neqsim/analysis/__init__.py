@@ -27,6 +27,7 @@ from .dissipation import (
 )
 from .exp import cumulant, jarzynski
 from .correlation import blocking_inefficiency, starts_ordered, statistical_inefficiency
+from .friction import Friction, friction
 from .logz import ais_log_z, ess_curve
 from .mbar import MBARResult, mbar
 from .pmf import PMF, hummer_szabo
@@ -38,7 +39,8 @@ __all__ = ["Estimate", "UnreliableEstimateWarning", "as_work", "jarzynski", "cum
            "landauer", "shannon_entropy", "binary_entropy", "erasure_bound", "BoundCheck",
            "CorrelatedTrajectoriesWarning", "pareto_tail", "ParetoTail",
            "statistical_inefficiency", "blocking_inefficiency", "starts_ordered",
-           "profile", "Profile", "hummer_szabo", "PMF", "mbar", "MBARResult"]
+           "profile", "Profile", "hummer_szabo", "PMF", "mbar", "MBARResult", "friction",
+           "Friction"]
 
 
 def __getattr__(name):

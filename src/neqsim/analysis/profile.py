@@ -14,8 +14,10 @@ read backwards has w_n(t) = -(W_R - W_R(lam_N -> lam_t)) and w_n(tau) = -W_R),
     exp(-beta dF(t)) = sum_n exp(-beta w_n(t)) / (n_F + n_R exp(-beta (w_n(tau) - dF))),
 
 the sum over all n_F + n_R paths and dF = dF(tau) from BAR; at t = tau it is BAR's
-equation. Errors are bootstrap standard deviations (trajectories resampled within each
-direction; seeded).
+equation. It is MBAR over the path ensemble (states "slice t" with reduced energies
+beta w_n(t), samples from slice 0 and from the end), so :func:`neqsim.analysis.mbar` gives
+its asymptotic errors too (``diagnostics["std_error_asymptotic"]``). The reported errors
+are bootstrap standard deviations (trajectories resampled within each direction; seeded).
 
 The works are the protocol work W that traces record: exact for Metropolized kernels
 (MALA, GHMC, SpinFlip) at any time step, and up to the integrator's O(dt) error otherwise.
@@ -176,6 +178,15 @@ def profile(forward, reverse=None, *, exact=None, n_bootstrap=200, seed=0, min_e
         return -logsumexp(lw, axis=0), lw, df
     red, lw, df = estimate(paths_t, paths_tau, nf, nr)
     ess = np.exp(2 * logsumexp(lw, axis=0) - logsumexp(2 * lw, axis=0))
+    # the same estimator is MBAR over the path ensemble (Minh and Chodera 2009): states
+    # "slice t" with reduced energies beta w_n(t), samples from slice 0 (forward paths)
+    # and from the end (reverse paths); MBAR's covariance gives the asymptotic errors
+    from .mbar import mbar
+    u_kn = np.vstack([paths_t.T, paths_tau[None, :]])
+    n_k = np.zeros(u_kn.shape[0], dtype=np.int64)
+    n_k[0], n_k[-1] = nf, nr
+    path_mbar = mbar(u_kn, n_k, warn=False)
+    se_asym = path_mbar.std_error[0, :-1] / beta
     ses = np.full(n_rec, np.nan)
     if n_bootstrap:
         rng = np.random.default_rng(seed)
@@ -194,4 +205,6 @@ def profile(forward, reverse=None, *, exact=None, n_bootstrap=200, seed=0, min_e
                 f"path weights below {min_ess:g}" + ("" if n_bootstrap else
                                                      ", or no bootstrap error") + ")",)
     return Profile("bidirectional path ensemble (Minh-Adib)", time, step, lam, red / beta,
-                   ses, rel, ex, beta, warn, {"ess": ess, "delta_f": float(df / beta)})
+                   ses, rel, ex, beta, warn,
+                   {"ess": ess, "delta_f": float(df / beta), "std_error_asymptotic": se_asym,
+                    "path_mbar": path_mbar})

@@ -158,6 +158,28 @@ def _profile(fwd, rev, args):
         print(f"wrote {args.profile}")
 
 
+def _validate_exact(args, t0):
+    """``neqsim validate --exact CONFIG``: the configuration against its exact work
+    statistics (exit 1 on a FAIL)."""
+    import time
+
+    from ..validation import format_table
+    from ..validation.exact_check import exact_rows
+    from .config import calibration_setup
+    system, proto, integ, opts = calibration_setup(args.exact)
+    seed = args.seed
+    print(f"neqsim validate --exact {args.exact}: {system.name}, {integ!r}, "
+          f"{args.n_traj} trajectories; exact: the integrator's transition operator at its "
+          "dt, and the Fokker-Planck limit dt -> 0")
+    rows = exact_rows(system, proto, integ, args.n_traj, beta=opts.get("beta", 1.0),
+                      seed=seed, progress=False)
+    print(format_table(rows))
+    ok = all(r.passed for r in rows)
+    print(f"\n{sum(r.passed for r in rows)}/{len(rows)} passed in "
+          f"{time.perf_counter() - t0:.0f} s" + ("" if ok else "; FAILED"))
+    return 0 if ok else 1
+
+
 def _calibrate(args):
     """``neqsim calibrate``: the coverage table of :func:`neqsim.calibrate`; exit 1 when a
     coverage is off."""
@@ -190,6 +212,8 @@ def _validate(args):
 
     from ..validation import format_row, validate
     t0 = time.perf_counter()
+    if args.exact:
+        return _validate_exact(args, t0)
     size = args.size or "quick"
     print(f"neqsim validate --{size}: integrator {args.integrator}, dt = {args.dt:g}; "
           "PASS: |z| < 4 (bounds: not violated by more than 4 standard errors)")

@@ -98,7 +98,8 @@ def build_parser():
                          "z-score and PASS/FAIL. Exit code 1 on any FAIL.",
                          epilog="examples:\n  neqsim validate --quick\n  neqsim validate "
                          "--integrator obabo --dt 0.3      (validate the settings you will "
-                         "use)\n  neqsim validate --full --case breathing --case landauer",
+                         "use)\n  neqsim validate --full --case breathing --case landauer\n"
+                         "  neqsim validate --exact my_protocol.toml --n-traj 1000000",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     size = val.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_const", dest="size", const="quick",
@@ -110,6 +111,12 @@ def build_parser():
                      "baoab, obabo, em, mala, ghmc, verlet (default baoab)")
     val.add_argument("--dt", type=float, default=0.1, help="its time step (default 0.1)")
     val.add_argument("--case", action="append", help="run only this case (repeatable)")
+    val.add_argument("--exact", metavar="CONFIG",
+                     help="instead: run this configuration (example name or .toml/.json; "
+                     "1-D overdamped) and compare its work statistics with the exact ones "
+                     "at its dt and at dt -> 0 (time-step bias vs sampling noise)")
+    val.add_argument("--n-traj", type=int, default=100_000,
+                     help="trajectories for --exact (default 100000)")
     val.add_argument("--seed", type=int, default=2026)
     cal = sub.add_parser("calibrate", help="check the error bars of a setting over seeded "
                          "replicates",

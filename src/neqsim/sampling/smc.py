@@ -387,6 +387,9 @@ def smc(log_prior, log_likelihood, *, initial, kernel, n_particles, seed=None,
         raise TypeError(f"options must be nq.SMCOptions(...), got {type(opts).__name__}")
     if not isinstance(kernel, MarkovKernel):
         raise TypeError("kernel must be one of nq.kernels.RandomWalk, MALA, HMC")
+    if log_prior is None or log_likelihood is None:
+        raise ValueError("smc needs log_prior and log_likelihood (the target, with "
+                         "path='geometric'): two log densities")
     n = check_int("n_particles", n_particles, 2)
     if path not in ("likelihood", "geometric"):
         raise ValueError(f"path must be 'likelihood' or 'geometric', got {path!r}")
