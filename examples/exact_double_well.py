@@ -85,8 +85,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
 ax = axes[0]
 ax.hist(w, bins=80, density=True, color="0.75", label="simulated W (dt = 0.1)")
-ax.axvline(at_dt.mean_work, color="k", label="exact <W> at dt = 0.1")
+w_grid, p_w = nq.exact.work_distribution(well, ramp, integrator=em, n_w=512)
+ax.plot(w_grid, p_w, "k", lw=1, label="exact P(W) at dt = 0.1 (transition operator)")
+ax.axvline(at_dt.mean_work, color="k", ls=":", label="exact <W> at dt = 0.1")
 ax.axvline(limit.mean_work, color="C3", ls="--", label="exact <W>, dt -> 0")
+sd = np.sqrt(at_dt.var_work)
+ax.set_xlim(at_dt.mean_work - 5 * sd, at_dt.mean_work + 8 * sd)   # the tail is long
 ax.set_xlabel("work W (energy units of the potential; kT = 1)")
 ax.set_ylabel("density")
 nq.analysis.plots.legend_below(ax)

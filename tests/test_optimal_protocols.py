@@ -109,3 +109,18 @@ out = "dw.h5"
     cfg.write_text(cfg.read_text().replace('name = "EulerMaruyama"', 'name = "Langevin"'))
     assert main(["validate", "--exact", str(cfg)]) == 2
     assert "overdamped integrator" in capsys.readouterr().err
+
+
+def test_exact_work_distribution():
+    """P(W) by Fourier inversion of the propagated characteristic function: the dragged
+    trap's is the Gaussian N(<W>, 2 kT <W>) of the closed form to 1e-3 of its peak, and
+    integrates to 1 with the closed-form mean."""
+    from neqsim.exact import work_distribution
+    trap = nq.systems.harmonic_trap()
+    w, p = work_distribution(trap, nq.protocols.linear([0.0, 1.0], [5.0, 1.0], 1000),
+                             dt=1e-3, n_cells=400)
+    mean = 25.0 * (1.0 - (1.0 - np.exp(-1.0)))
+    g = np.exp(-(w - mean) ** 2 / (4 * mean)) / np.sqrt(4 * np.pi * mean)
+    assert np.abs(p - g).max() < 1e-3 * g.max()
+    dw = w[1] - w[0]
+    assert abs(p.sum() * dw - 1) < 1e-9 and abs((w * p).sum() * dw / mean - 1) < 1e-3

@@ -22,6 +22,7 @@ from .quadrature import grid_density
 from .transfer import (
                        WorkStatistics,
                        transfer_grid,
+                       work_distribution,
                        work_statistics_continuous,
                        work_statistics_discrete,
 )
@@ -30,4 +31,4 @@ __all__ = ["harmonic_free_energy", "breathing_trap_delta_f", "dragged_trap_work_
            "dragged_trap_work_variance", "chain_log_z", "torus_log_z",
            "torus_enumerate_log_z", "bonds_log_z", "independent_log_z",
            "onsager_log_z_per_site", "grid_density", "WorkStatistics", "transfer_grid",
-           "work_statistics_continuous", "work_statistics_discrete"]
+           "work_statistics_continuous", "work_statistics_discrete", "work_distribution"]
