@@ -61,8 +61,9 @@ print(f"exact at dt: <W> = {at_dt.mean_work:.6f}, Var W = {at_dt.var_work:.5f}; 
 # -------------------------
 # The same duration (20 steps of dt = 0.1) on a finer clock for the optimizer (200 steps
 # of 0.01), continuous-time objective; then both protocols are simulated at dt = 0.01.
-best = nq.protocols.optimize(well, 2.0, [2.0], [6.0], n_steps=200, n_knots=8,
-                             gamma=em.gamma, n_cells=300)
+best = nq.protocols.optimize(well, 2.0, [2.0], [6.0], n_steps=200,
+                             n_knots=5 if SMALL else 8, gamma=em.gamma,
+                             n_cells=150 if SMALL else 300)
 fine = nq.EulerMaruyama(dt=0.01, gamma=em.gamma)
 lin_run = nq.simulate(well, nq.protocols.linear([2.0], [6.0], 200), fine, N_TRAJ // 4,
                       seed=2, progress=False)
@@ -85,7 +86,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
 ax = axes[0]
 ax.hist(w, bins=80, density=True, color="0.75", label="simulated W (dt = 0.1)")
-w_grid, p_w = nq.exact.work_distribution(well, ramp, integrator=em, n_w=512)
+w_grid, p_w = nq.exact.work_distribution(well, ramp, integrator=em, n_w=256 if SMALL else 512,
+                                         n_cells=300 if SMALL else 600)
 ax.plot(w_grid, p_w, "k", lw=1, label="exact P(W) at dt = 0.1 (transition operator)")
 ax.axvline(at_dt.mean_work, color="k", ls=":", label="exact <W> at dt = 0.1")
 ax.axvline(limit.mean_work, color="C3", ls="--", label="exact <W>, dt -> 0")

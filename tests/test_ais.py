@@ -82,6 +82,7 @@ def test_gaussian_bidirectional_bounds_and_bar():
     assert res.log_weights_reverse.shape == (3000,)
 
 
+@pytest.mark.slow
 def test_bayesian_linear_regression_evidence():
     lr = testsystems.linear_regression(n_data=30, d=6, noise=0.5, seed=3)
     prior = nq.log_density(lr.log_prior_grad, name="prior")
@@ -93,6 +94,7 @@ def test_bayesian_linear_regression_evidence():
     assert "thermodynamic_length" in res.pilot
 
 
+@pytest.mark.slow
 def test_gaussian_mixture_log_z_and_mode_weights():
     """Two well-separated modes with known weights: log Z and the weight in each mode."""
     mix = testsystems.gaussian_mixture([2.0, 6.0], [[-4.0, 0.0], [4.0, 1.0]], [0.5, 0.7])

@@ -149,6 +149,7 @@ def _binomial_ok(hits, n, p):
     return lo <= hits <= hi
 
 
+@pytest.mark.slow
 def test_error_bars_are_calibrated():
     """Over 1000 seeded replicates of Gaussian work the reported 1- and 2-sigma intervals
     of BAR (always) and of EXP (where it calls itself reliable) cover the truth at their

@@ -80,6 +80,7 @@ def test_run_and_resume_with_workers_same_numbers(tmp_path):
     assert resumed.complete and np.array_equal(resumed.work, nq.open_run(tmp_path / "one.h5").work)
 
 
+@pytest.mark.slow
 def test_run_on_a_dask_scheduler(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     args = ("run", "dragged-trap", "--n-traj", "2000", "--no-progress")

@@ -126,6 +126,7 @@ def _other(x, lam, out):
 USER_PROTO = nq.protocols.linear([0.0, 1.0], [1.0, 2.0], 80)
 
 
+@pytest.mark.slow
 def test_user_potentials(pool):
     c = 0.1  # a closure, defined here: numba dispatchers pickle their source by value
 

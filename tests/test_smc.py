@@ -87,6 +87,7 @@ def test_d50_gaussian_smc_reliable_where_ais_is_not():
     assert not a.reliable
 
 
+@pytest.mark.slow
 def test_unbiased_with_a_fixed_schedule_and_calibrated_single_run_error():
     """Fixed geometric schedule, fixed MALA steps, resampling at ESS < N/2: over 500 seeded
     replicates mean(Z_hat / Z) is within 3 standard errors of 1, and the genealogy
@@ -242,6 +243,7 @@ def test_run_file_resumes_to_the_identical_result(tmp_path, monkeypatch):
     assert main(["info", str(path)]) == 0
 
 
+@pytest.mark.slow
 def test_same_numbers_from_a_dask_cluster():
     """Moves computed by the workers of a Dask cluster (two worker processes) give the
     bit-identical result of one process."""
