@@ -175,7 +175,7 @@ def test_the_bidirectional_profile_is_mbar_over_the_path_ensemble(breathing_pair
     from slice 0 and from the end; Minh and Chodera 2009) reproduces the bidirectional
     profile to 1e-10, and its asymptotic errors agree with the bootstrap within 20%."""
     fwd, rev = breathing_pair
-    p = nq.analysis.profile(fwd, rev, n_bootstrap=100)
+    p = nq.analysis.profile(fwd, rev, n_bootstrap=100, path_mbar=True)
     m = p.diagnostics["path_mbar"]
     np.testing.assert_allclose(m.delta_f[0, :-1], p.value, atol=1e-10)
     ratio = p.diagnostics["std_error_asymptotic"][1:] / p.std_error[1:]

@@ -16,7 +16,7 @@ read backwards has w_n(t) = -(W_R - W_R(lam_N -> lam_t)) and w_n(tau) = -W_R),
 the sum over all n_F + n_R paths and dF = dF(tau) from BAR; at t = tau it is BAR's
 equation. It is MBAR over the path ensemble (states "slice t" with reduced energies
 beta w_n(t), samples from slice 0 and from the end), so :func:`neqsim.analysis.mbar` gives
-its asymptotic errors too (``diagnostics["std_error_asymptotic"]``). The reported errors
+its asymptotic errors too (``path_mbar=True``: ``diagnostics["std_error_asymptotic"]``). The reported errors
 are bootstrap standard deviations (trajectories resampled within each direction; seeded).
 
 The works are the protocol work W that traces record: exact for Metropolized kernels
@@ -141,12 +141,15 @@ def path_log_weights(paths_t, paths_tau, n_f, n_r):
 
 @suggest_keywords
 @fp_local
-def profile(forward, reverse=None, *, exact=None, n_bootstrap=200, seed=0, min_ess=MIN_ESS):
+def profile(forward, reverse=None, *, exact=None, n_bootstrap=200, seed=0, min_ess=MIN_ESS,
+            path_mbar=False):
     """The free-energy profile dF(lam_t) from the traces of a forward run (Jarzynski per
     slice) or of a forward and reverse pair (the bidirectional path-ensemble estimator):
     see the module docstring. ``forward``/``reverse``: Runs or run files recorded with
     ``record_every``; ``exact``: F(lam_t) - F(lam_0) per slice to compare with (default:
-    the system's free energy where known). Returns a :class:`Profile`.
+    the system's free energy where known). ``path_mbar=True`` (bidirectional only) also
+    solves the same estimator as MBAR over the slices for its asymptotic errors: an
+    (n_rec + 1) x (n_F + n_R) problem, so it is off by default. Returns a :class:`Profile`.
     """
     n_bootstrap, _ = check_bootstrap(n_bootstrap, 0.95)
     fwd = open_source(forward)
@@ -181,12 +184,14 @@ def profile(forward, reverse=None, *, exact=None, n_bootstrap=200, seed=0, min_e
     # the same estimator is MBAR over the path ensemble (Minh and Chodera 2009): states
     # "slice t" with reduced energies beta w_n(t), samples from slice 0 (forward paths)
     # and from the end (reverse paths); MBAR's covariance gives the asymptotic errors
-    from .mbar import mbar
-    u_kn = np.vstack([paths_t.T, paths_tau[None, :]])
-    n_k = np.zeros(u_kn.shape[0], dtype=np.int64)
-    n_k[0], n_k[-1] = nf, nr
-    path_mbar = mbar(u_kn, n_k, warn=False)
-    se_asym = path_mbar.std_error[0, :-1] / beta
+    extra = {}
+    if path_mbar:
+        from .mbar import mbar
+        u_kn = np.vstack([paths_t.T, paths_tau[None, :]])
+        n_k = np.zeros(u_kn.shape[0], dtype=np.int64)
+        n_k[0], n_k[-1] = nf, nr
+        pm = mbar(u_kn, n_k, warn=False)
+        extra = {"path_mbar": pm, "std_error_asymptotic": pm.std_error[0, :-1] / beta}
     ses = np.full(n_rec, np.nan)
     if n_bootstrap:
         rng = np.random.default_rng(seed)
@@ -206,5 +211,4 @@ def profile(forward, reverse=None, *, exact=None, n_bootstrap=200, seed=0, min_e
                                                      ", or no bootstrap error") + ")",)
     return Profile("bidirectional path ensemble (Minh-Adib)", time, step, lam, red / beta,
                    ses, rel, ex, beta, warn,
-                   {"ess": ess, "delta_f": float(df / beta), "std_error_asymptotic": se_asym,
-                    "path_mbar": path_mbar})
+                   {"ess": ess, "delta_f": float(df / beta), **extra})
