@@ -103,7 +103,8 @@ out = "dw.h5"
 """)
     assert main(["validate", "--exact", str(cfg), "--n-traj", "300000"]) == 0
     out = capsys.readouterr().out
-    assert "<W> at dt=0.1 vs exact operator" in out and "5/5 passed" in out
+    assert "<W> at dt=0.1 vs exact operator" in out and "8/8 passed" in out
+    assert "BAR of W_path (both directions) vs exact dF" in out and "KL(P_F||P_R)" in out
     bias = [ln for ln in out.splitlines() if ln.startswith("<W> time-step bias")][0]
     assert float(bias.split("+-")[1].split()[2]) > 20   # its z: far outside the noise
     cfg.write_text(cfg.read_text().replace('name = "EulerMaruyama"', 'name = "Langevin"'))

@@ -210,6 +210,16 @@ def test_euler_maruyama_operator_matches_simulation_and_shows_its_bias(dw, dw_em
     assert abs(r.mean_work - cont.mean_work) > 10 * se
     # and Jarzynski fails for EM's protocol work at this dt (it does hold in continuous time)
     assert abs(r.jarzynski_residual) > 1e-3
+    # the path-ratio work, whose mean is KL(P_F || P_R) of the path measures (times kT,
+    # plus dF), is exact at this dt: the simulation's run.path_work averages to it
+    pw = np.asarray(run.path_work)
+    se_p = pw.std(ddof=1) / math.sqrt(n)
+    assert abs(pw.mean() - r.mean_path_work) < 4 * se_p
+    assert r.mean_path_work_error < 1e-10
+    assert r.path_kl == pytest.approx((r.mean_path_work - r.delta_f), rel=1e-14)
+    # for EM the two differ by far more than the noise: W is not the path work
+    assert abs(r.mean_path_work - r.mean_work) > 10 * se_p
+    assert r.path_kl > 0 and cont.path_kl == pytest.approx(cont.dissipated_work, rel=1e-12)
 
 
 def test_cell_integrated_kernel_converges_to_the_nystrom_one(dw, dw_em):
@@ -227,6 +237,7 @@ def test_mala_operator_is_boltzmann_stationary_and_jarzynski_exact(dw):
     r = work_statistics_discrete(dw, dw_protocol(), mala, n_cells=800)
     assert r.mode == "MALA"
     assert abs(r.jarzynski_residual) < 1e-8              # detailed balance on the grid
+    assert r.mean_path_work == r.mean_work and r.path_kl > 0    # W_path = W
     hold = np.tile([4.0, 1.0], (11, 1))
     h = work_statistics_discrete(dw, hold, mala, n_cells=600, refine=False)
     u = dw.energy(h.x, [4.0, 1.0])

@@ -61,6 +61,14 @@ class WorkStatistics:
     """Exact (grid) statistics of the protocol work W.
 
     mean_work, var_work : <W> and Var W.
+    mean_path_work : <W_path>, the mean path-ratio work (docs/physics.md): W itself for
+        the continuous process and MALA (detailed balance), and for Euler-Maruyama
+        <U(x_N, lam_N) - U(x_0, lam_0)> + kT sum_k <log[T(x_k|x_{k-1}) / T(x_{k-1}|x_k)]>
+        with the Gaussian transition densities (what ``run.path_work`` averages to).
+    dissipated_work : <W> - dF (property).
+    path_kl : KL(P_F || P_R) between the forward and the time-reversed path measures,
+        beta (<W_path> - dF) >= 0 (property; the second law as a divergence, exact at
+        any dt; the protocol work's beta (<W> - dF) equals it only when W = W_path).
     log_mgf : {s: G(s) = log <exp(-s W)>} for the requested s, and always s = beta.
     delta_f : F(lam_N) - F(lam_0) from ``system.free_energy`` (quadrature or closed form).
     delta_f_grid : the same from the grid's own Boltzmann sums.
@@ -90,6 +98,8 @@ class WorkStatistics:
     var_work: float
     log_mgf: dict
     delta_f: float
+    mean_path_work: float
+    mean_path_work_error: float
     delta_f_grid: float
     jarzynski_residual: float
     mean_work_error: float
@@ -114,6 +124,14 @@ class WorkStatistics:
     coarse: dict = field(default=None, repr=False)
     fine: dict = field(default=None, repr=False)
     seconds: float = 0.0
+
+    @property
+    def dissipated_work(self):
+        return self.mean_work - self.delta_f
+
+    @property
+    def path_kl(self):
+        return self.beta * (self.mean_path_work - self.delta_f)
 
 
 # ---------------------------------------------------------------- inputs and the grid
@@ -390,7 +408,7 @@ def _continuous_run(system, lams, dt, beta, gamma, lo, hi, n, substeps, s_keys, 
     out = fields.results()
     logz1 = math.log(np.exp(-beta * (u_prev - u_prev.min())).sum() * h) - beta * u_prev.min()
     out.update(x=x, density=fields.F[:, 0].copy(), edge=edge, lost=0.0,
-               df_grid=-(logz1 - logz0) / beta, h=h)
+               df_grid=-(logz1 - logz0) / beta, h=h, mean_path_work=out["mean_work"])
     return out
 
 
@@ -493,7 +511,11 @@ def _transition(system, x, lam, u, beta, dt, gamma, h, metro, kernel):
         idx = np.arange(x.size)
         T[idx, idx] = 0.0
         T[idx, idx] = 1.0 - T.sum(axis=1)           # rejections (and proposals off the grid)
-    return T, leave
+        return T, leave, None
+    # E[log T(x'|x) - log T(x|x') | x = x_i] = sum_j T_ij L_ij: the step's path-ratio term
+    zz = z * z
+    ratio = (T * (0.5 * (zz.T - zz))).sum(axis=1)
+    return T, leave, ratio
 
 
 def _discrete_run(system, lams, dt, beta, gamma, metro, kernel, lo, hi, n, s_keys,
@@ -502,22 +524,33 @@ def _discrete_run(system, lams, dt, beta, gamma, metro, kernel, lo, hi, n, s_key
                                                       k_keys)
     lost = 0.0
     T = leave = None
+    u_start = float(fields.F[:, 0] @ u_prev)
+    log_ratio = 0.0
     for k in range(1, lams.shape[0]):
         same = np.array_equal(lams[k], lams[k - 1])
         u = u_prev if same else _energy(system, x, lams[k])
         if not same:
             fields.switch(u - u_prev)
         if T is None or not same:
-            T, leave = _transition(system, x, lams[k], u, beta, dt, gamma, h, metro, kernel)
+            T, leave, ratio = _transition(system, x, lams[k], u, beta, dt, gamma, h, metro,
+                                          kernel)
         lost += float(fields.F[:, 0] @ leave)
+        if ratio is not None:
+            log_ratio += float(fields.F[:, 0] @ ratio)
         fields.F = np.asfortranarray(T.T @ fields.F)
         fields.renormalize()
         edge = max(edge, _edge(fields.F[:, 0], width))
         u_prev = u
     out = fields.results()
     logz1 = math.log(np.exp(-beta * (u_prev - u_prev.min())).sum() * h) - beta * u_prev.min()
+    if metro:
+        path = out["mean_work"]          # detailed balance: W_path = W
+    else:
+        # W_path = U(x_N, lam_N) - U(x_0, lam_0) + kT sum_k log[T(x_k|x_{k-1}) / T(x_{k-1}|x_k)]
+        u_end = float(fields.F[:, 0] @ u_prev) / out["mass"]
+        path = u_end - u_start + log_ratio / beta
     out.update(x=x, density=fields.F[:, 0].copy(), edge=edge, lost=lost,
-               df_grid=-(logz1 - logz0) / beta, h=h)
+               df_grid=-(logz1 - logz0) / beta, h=h, mean_path_work=path)
     return out
 
 
@@ -581,6 +614,7 @@ def _package(system, lams, beta, gamma, dt, lo, hi, n, coarse, fine, s, s_keys, 
              kernel, order, substeps, t0):
     def level(r):
         return None if r is None else {"mean_work": r["mean_work"],
+                                       "mean_path_work": r["mean_path_work"],
                                        "var_work": r["var_work"],
                                        "log_mgf": dict(r["log_mgf"])}
 
@@ -607,6 +641,7 @@ def _package(system, lams, beta, gamma, dt, lo, hi, n, coarse, fine, s, s_keys, 
     c = coarse if coarse is not None else fine
     mean = value(fine["mean_work"], c["mean_work"])
     var = value(fine["var_work"], c["var_work"])
+    path = value(fine["mean_path_work"], c["mean_path_work"])
     g = {k: value(fine["log_mgf"][k], c["log_mgf"][k]) for k in s_keys}
     ge = {k: error(fine["log_mgf"][k], c["log_mgf"][k]) for k in s_keys}
     df = _delta_f(system, lams, beta)
@@ -614,6 +649,8 @@ def _package(system, lams, beta, gamma, dt, lo, hi, n, coarse, fine, s, s_keys, 
     resid = g[bkey] + beta * df if math.isfinite(df) else math.nan
     return WorkStatistics(
         mean_work=float(mean), var_work=float(var), log_mgf=g, delta_f=float(df),
+        mean_path_work=float(path),
+        mean_path_work_error=float(error(fine["mean_path_work"], c["mean_path_work"])),
         delta_f_grid=float(fine["df_grid"]), jarzynski_residual=float(resid),
         mean_work_error=float(error(fine["mean_work"], c["mean_work"])),
         var_work_error=float(error(fine["var_work"], c["var_work"])),
