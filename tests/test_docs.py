@@ -30,7 +30,7 @@ def blocks(page):
 def test_every_page_with_code_is_run():
     with_code = [p.name for p in PAGES if blocks(p)]
     assert {"README.md", "analysis.md", "run-files.md", "scale-out.md",
-            "simulation.md", "smc.md", "exact.md"} <= set(with_code)
+            "simulation.md", "smc.md", "exact.md", "entropy-production.md"} <= set(with_code)
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if blocks(p)], ids=lambda p: p.name)

@@ -29,7 +29,7 @@ from .dynamics import GHMC, MALA, EulerMaruyama, Integrator, Langevin, VelocityV
 from .dynamics import mcmc as kernels
 from .engine.block import IntegrationError
 from .engine.driver import resume, simulate
-from .engine.initial import Equilibrate, Snapshots
+from .engine.initial import Equilibrate, Snapshots, StartDensity
 from .engine.options import Execution, Record
 from .protocols import Protocol, schedules
 from .sampling import (
@@ -49,7 +49,7 @@ from .validation import Calibration, calibrate
 
 __all__ = ["simulate", "resume", "open_run", "Run", "RunFileError", "IntegrationError",
            "System", "from_functions", "potential", "PotentialError", "Protocol",
-           "Equilibrate", "Snapshots", "Record", "Execution", "calibrate", "Calibration",
+           "Equilibrate", "Snapshots", "StartDensity", "Record", "Execution", "calibrate", "Calibration",
            "Integrator", "EulerMaruyama", "MALA", "Langevin", "GHMC", "VelocityVerlet",
            "ais", "AISResult", "smc", "SMCOptions", "SMCResult", "log_density",
            "LogDensity", "BatchedLogDensity", "systems", "protocols", "schedules",

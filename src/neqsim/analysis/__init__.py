@@ -23,7 +23,17 @@ from .dissipation import (
     dissipation,
     erasure_bound,
     landauer,
+    local_free_energies,
+    memory_bound,
+    memory_free_energy,
     shannon_entropy,
+)
+from .entropy import (
+    EntropyProduction,
+    EntropyTerm,
+    entropy_production,
+    kl_to_equilibrium,
+    knn_entropy,
 )
 from .exp import cumulant, jarzynski
 from .correlation import blocking_inefficiency, starts_ordered, statistical_inefficiency
@@ -40,7 +50,9 @@ __all__ = ["Estimate", "UnreliableEstimateWarning", "as_work", "jarzynski", "cum
            "CorrelatedTrajectoriesWarning", "pareto_tail", "ParetoTail",
            "statistical_inefficiency", "blocking_inefficiency", "starts_ordered",
            "profile", "Profile", "hummer_szabo", "PMF", "mbar", "MBARResult", "friction",
-           "Friction"]
+           "Friction", "local_free_energies", "memory_free_energy", "memory_bound",
+           "entropy_production", "EntropyProduction", "EntropyTerm", "knn_entropy",
+           "kl_to_equilibrium"]
 
 
 def __getattr__(name):

@@ -103,8 +103,9 @@ def block_length(g):
 def starts_ordered(source):
     """Whether the trajectory order of a :class:`neqsim.Run` (or run file) may carry time:
     True when its initial states were given (arrays, snapshots, or an Equilibrate started
-    from one configuration per trajectory); False for exact equilibrium draws and for
-    anything that is not a run (plain arrays of works: pass ``ordered=`` explicitly)."""
+    from one configuration per trajectory); False for exact equilibrium draws, independent
+    draws from a :class:`neqsim.StartDensity`, and anything that is not a run (plain
+    arrays of works: pass ``ordered=`` explicitly)."""
     from ..storage.result import Run
     if isinstance(source, (str, os.PathLike)):
         from ..storage.runfile import open_run
@@ -114,7 +115,7 @@ def starts_ordered(source):
     spec = getattr(source, "init", None) or {}
     kind = spec.get("kind")
     if kind == "arrays":
-        return True
+        return spec.get("source") != "density"
     if kind == "equilibrate":
         start = np.asarray(spec.get("start", 0.0))
         return start.ndim == 2 and start.shape[0] > 1

@@ -10,6 +10,7 @@ All draws come from each trajectory's own stream, so they are reproducible.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,7 @@ from ..exact.quadrature import grid_density
 from ..systems.system import Gaussian
 from . import initial_kernel
 
-__all__ = ["Equilibrate", "Snapshots", "make_sampler"]
+__all__ = ["Equilibrate", "Snapshots", "StartDensity", "make_sampler"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,78 @@ class Snapshots:
 
     def spec(self, n_frames_total=None):
         return {"source": "snapshots", "thin": int(self.thin), "skip": int(self.skip)}
+
+
+# the initial-density draws use their own stream, never one of the trajectories'
+_START_STREAM = 0x5747A27
+
+
+@dataclass(frozen=True, eq=False)
+class StartDensity:
+    """Start the protocol from a chosen density p_0 instead of pi_{lam_0}.
+
+    ``draw(rng, n)`` returns an (n, dim) array (or (n,) for dim 1) of independent draws
+    from p_0, using the NumPy ``rng`` it is given (a ``numpy.random.Generator`` seeded from
+    the run's seed alone, so the same seed gives the same starts whatever the blocks,
+    threads or workers). The draws are stored in the run file as its initial arrays, so a
+    resumed run continues from the same starts.
+
+    ``log_density(x)`` (optional, vectorized over an (n, dim) array): ln p_0(x),
+    normalized; with it :func:`neqsim.analysis.entropy_production` estimates S(p_0) as
+    -<ln p_0(x_0)> instead of by nearest neighbours. ``entropy`` (optional): S(p_0) in
+    nats, exact. ``name``: recorded in the run file.
+
+    ``StartDensity.gaussian(mean, std)`` is the Gaussian N(mean, diag(std^2)) with its
+    exact log density and entropy sum_j ln(std_j sqrt(2 pi e)).
+    """
+    draw: object
+    log_density: object = None
+    entropy: float | None = None
+    name: str = "custom"
+
+    def __post_init__(self):
+        if not callable(self.draw):
+            raise TypeError("StartDensity.draw must be a function (rng, n) -> (n, dim) array")
+        if self.log_density is not None and not callable(self.log_density):
+            raise TypeError("StartDensity.log_density must be a function x -> ln p_0(x)")
+        if self.entropy is not None and not math.isfinite(float(self.entropy)):
+            raise ValueError(f"StartDensity.entropy must be finite, got {self.entropy!r}")
+
+    @classmethod
+    def gaussian(cls, mean, std):
+        mean = np.atleast_1d(np.asarray(mean, dtype=np.float64))
+        std = np.broadcast_to(np.atleast_1d(np.asarray(std, dtype=np.float64)), mean.shape)
+        if not (np.all(np.isfinite(mean)) and np.all(std > 0) and np.all(np.isfinite(std))):
+            raise ValueError(f"StartDensity.gaussian needs a finite mean and std > 0, got "
+                             f"mean={mean.tolist()}, std={std.tolist()}")
+        mean, std = mean.copy(), std.copy()
+
+        def draw(rng, n):
+            return mean + std * rng.standard_normal((n, mean.size))
+
+        def log_density(x):
+            z = (np.asarray(x, dtype=np.float64).reshape(-1, mean.size) - mean) / std
+            return -0.5 * (z * z).sum(axis=1) - np.log(std * math.sqrt(2 * math.pi)).sum()
+        s = float(np.log(std * math.sqrt(2 * math.pi * math.e)).sum())
+        return cls(draw, log_density, s,
+                   f"gaussian(mean={mean.tolist()}, std={std.tolist()})")
+
+    def positions(self, n_traj, dim, seed):
+        """The (n_traj, dim) starts, drawn from ``seed``'s own NumPy stream."""
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(
+            [int(seed), _START_STREAM])))
+        x = np.asarray(self.draw(rng, int(n_traj)), dtype=np.float64)
+        if x.ndim == 1 and dim == 1:
+            x = x[:, None]
+        if x.shape != (n_traj, dim):
+            raise ValueError(f"StartDensity.draw(rng, {n_traj}) must return an ({n_traj}, "
+                             f"{dim}) array, got shape {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("StartDensity.draw returned NaN or inf")
+        return np.ascontiguousarray(x)
+
+    def spec(self):
+        return {"source": "density", "name": str(self.name)}
 
 
 def make_sampler(system, lam0, beta, init):

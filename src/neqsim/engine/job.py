@@ -19,7 +19,7 @@ from ..protocols.protocol import Protocol, as_protocol
 from ..storage.errors import human_bytes
 from ..storage.runfile import integrator_from_spec
 from ..systems.system import System, fingerprint
-from .initial import Equilibrate, Snapshots
+from .initial import Equilibrate, Snapshots, StartDensity
 
 __all__ = ["Job", "check_int", "check_seed"]
 
@@ -136,6 +136,9 @@ class Job:
         if isinstance(init, Snapshots):
             init_source = init.spec()
             init = init.positions(n_traj, system.dim)
+        elif isinstance(init, StartDensity):
+            init_source = init.spec()
+            init = init.positions(n_traj, system.dim, seed)
         if isinstance(init, (np.ndarray, list, tuple)):
             x0, v0 = _initial_arrays(init, n_traj, system.dim, underdamped)
             init = None
@@ -146,7 +149,8 @@ class Job:
                                  f"({n_traj}, {system.dim}) array, got {start.shape}")
         elif not (isinstance(init, str) and init == "equilibrium"):
             raise ValueError(f"init must be 'equilibrium', nq.Equilibrate(...), "
-                             f"nq.Snapshots(...), or arrays; got {init!r}")
+                             f"nq.Snapshots(...), nq.StartDensity(...), or arrays; got "
+                             f"{init!r}")
         return cls(system, protocol, integrator, n_traj, beta, int(seed), init, x0, v0,
                    record_every, bool(record_positions), on_failure,
                    dict(init_source) if init_source and x0 is not None else None)
@@ -262,7 +266,7 @@ class Job:
         if spec["kind"] == "arrays":
             x0 = arrays["init_x0"]
             init = (x0, arrays["init_v0"]) if "init_v0" in arrays else x0
-            source = {k: spec[k] for k in ("source", "thin", "skip") if k in spec} or None
+            source = {k: spec[k] for k in ("source", "thin", "skip", "name") if k in spec} or None
         elif spec["kind"] == "equilibrate":
             init = Equilibrate(spec["n_steps"], spec["dt"], np.asarray(spec["start"]))
         else:

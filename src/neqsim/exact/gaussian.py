@@ -7,9 +7,10 @@ dF = (d / (2 beta)) log(k_N / k_0); moving c does not change F. Dragging the cen
 Gaussian work with <W> = gamma v^2 [t - tau (1 - exp(-t / tau))] and Var W = 2 kT <W>.
 """
 import math
+from dataclasses import dataclass
 
 __all__ = ["harmonic_free_energy", "breathing_trap_delta_f", "dragged_trap_work_mean",
-           "dragged_trap_work_variance"]
+           "dragged_trap_work_variance", "breathing_quench", "QuenchTerms"]
 
 
 def harmonic_free_energy(k, beta=1.0, dim=1):
@@ -35,3 +36,55 @@ def dragged_trap_work_mean(v, t, gamma=1.0, k=1.0):
 def dragged_trap_work_variance(v, t, gamma=1.0, k=1.0, beta=1.0):
     """Var W = 2 kT <W> (the work is Gaussian, so Crooks gives this at once)."""
     return 2.0 / beta * dragged_trap_work_mean(v, t, gamma, k)
+
+
+@dataclass(frozen=True)
+class QuenchTerms:
+    """Closed-form terms of :func:`breathing_quench` (nats; ``mean_work`` and
+    ``delta_f`` in energy units): heat_term = -beta <Q>, s_start, s_end,
+    entropy_production = -beta <Q> + S_N - S_0, kl_start, kl_end (KL to pi_{k0}, pi_{k1}),
+    work_term = beta (<W> - dF), and the final Gaussian's mean and variance."""
+    heat_term: float
+    s_start: float
+    s_end: float
+    entropy_production: float
+    kl_start: float
+    kl_end: float
+    work_term: float
+    mean_work: float
+    delta_f: float
+    mean_end: float
+    var_end: float
+
+
+def breathing_quench(k0, k1, n_steps, dt, gamma=1.0, mean0=0.0, var0=None, beta=1.0):
+    """Every term of the entropy-production decomposition (neqsim.analysis.entropy) for a
+    trap U = k/2 x^2 quenched k0 -> k1 at the first step and relaxed for n_steps
+    Euler-Maruyama steps, from a Gaussian start N(mean0, var0) (default the equilibrium
+    var0 = kT / k0).
+
+    Euler-Maruyama keeps x Gaussian: x' = a x + b xi with a = 1 - k1 dt / gamma and
+    b^2 = 2 dt kT / gamma, so m_{n+1} = a m_n and v_{n+1} = a^2 v_n + b^2 (the variance ODE
+    dv/dt = -2 (k1 / gamma) v + 2 kT / gamma discretized exactly as the integrator does; its
+    dt -> 0 limit is v(t) = kT/k1 + (v0 - kT/k1) e^{-2 k1 t / gamma}). The quench work is
+    W = (k1 - k0) x_0^2 / 2, heat Q = U_N - U_0 - W, S = (1/2) ln(2 pi e v),
+    KL(N(m, v) || N(0, kT/k)) = (1/2) [(v + m^2) k / kT - 1 - ln(v k / kT)]."""
+    kt = 1.0 / beta
+    var0 = kt / k0 if var0 is None else float(var0)
+    a, b2 = 1.0 - k1 * dt / gamma, 2.0 * dt * kt / gamma
+    m, v = float(mean0), var0
+    for _ in range(int(n_steps)):
+        m, v = a * m, a * a * v + b2
+    second0 = var0 + mean0 * mean0
+    w = 0.5 * (k1 - k0) * second0
+    q = 0.5 * k1 * (v + m * m) - 0.5 * k0 * second0 - w
+    s0 = 0.5 * math.log(2 * math.pi * math.e * var0)
+    sn = 0.5 * math.log(2 * math.pi * math.e * v)
+
+    def kl(second, var, k):
+        return 0.5 * (second * k / kt - 1.0 - math.log(var * k / kt))
+    df = breathing_trap_delta_f(k0, k1, beta)
+    return QuenchTerms(heat_term=-beta * q, s_start=s0, s_end=sn,
+                       entropy_production=-beta * q + sn - s0, kl_start=kl(second0, var0, k0),
+                       kl_end=kl(v + m * m, v, k1), work_term=beta * (w - df), mean_work=w,
+                       delta_f=df, mean_end=m, var_end=v)
