@@ -298,7 +298,7 @@ def test_bad_inputs_give_one_clear_error():
     with pytest.raises(ValueError, match="finite"):
         nq.jump.markov_states([[0.0, np.inf], [0.0, 1.0]])
     with pytest.raises(ValueError, match="finite"):
-        s = nq.jump.markov_states(lambda lam: np.array([0.0, 1.0 / lam[0]]))
+        s = nq.jump.markov_states(lambda lam: np.array([0.0, np.inf]))
         s.energies([0.0])
     with pytest.raises(ValueError, match="shape"):
         nq.jump.markov_states([[0.0, 0.0], [0.0, 1.0]], barriers=np.zeros((3, 3)))
