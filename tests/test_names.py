@@ -14,7 +14,8 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 
 # the strings of format 1.0, written by neqsim 0.1.0: never change them
 PINNED_INTEGRATORS = {"EulerMaruyama", "MALA", "Langevin", "GHMC", "VelocityVerlet",
-                      "kernels.RandomWalk", "kernels.MALA", "kernels.HMC", "ising.SpinFlip"}
+                      "kernels.RandomWalk", "kernels.MALA", "kernels.HMC", "ising.SpinFlip",
+                      "jump.Gillespie"}
 PINNED_CHECKPOINT = {"x": "x", "v": "v", "u": "u", "rng": "rng", "work": "W", "heat": "Q",
                      "shadow_work": "S", "path_work": "P", "n_accepted": "nacc",
                      "failed_step": "failed"}
@@ -50,7 +51,7 @@ def test_checkpoint_and_system_names():
     assert names.CHECKPOINT == PINNED_CHECKPOINT
     assert names.FORMAT_VERSION == (1, 1)  # 1.1: checksums (files of 1.0 keep opening)
     assert set(names.SYSTEMS) == set(BUILTINS) == {"harmonic_trap", "double_well", "ising",
-                                                   "spring_pulled"}
+                                                   "spring_pulled", "markov_states"}
     assert names.TOTALS == ("work", "heat", "shadow_work", "path_work", "initial_energy",
                             "final_energy")
 

@@ -19,13 +19,14 @@ from . import (
            analysis,
            exact,
            ising,
+           jump,
            protocols,
            systems,
            targets,
            testsystems,  # the 0.1.0 name of nq.targets
 )
 from ._version import __version__
-from .dynamics import GHMC, MALA, EulerMaruyama, Integrator, Langevin, VelocityVerlet
+from .dynamics import GHMC, MALA, EulerMaruyama, Gillespie, Integrator, Langevin, VelocityVerlet
 from .dynamics import mcmc as kernels
 from .engine.block import IntegrationError
 from .engine.driver import resume, simulate
@@ -44,6 +45,7 @@ from .sampling import (
 )
 from .storage import Run, RunFileError, open_run
 from .systems import System, from_functions, potential
+from .systems.markov import markov_states
 from .systems.checks import PotentialError
 from .validation import Calibration, calibrate
 
@@ -53,4 +55,5 @@ __all__ = ["simulate", "resume", "open_run", "Run", "RunFileError", "Integration
            "Integrator", "EulerMaruyama", "MALA", "Langevin", "GHMC", "VelocityVerlet",
            "ais", "AISResult", "smc", "SMCOptions", "SMCResult", "log_density",
            "LogDensity", "BatchedLogDensity", "systems", "protocols", "schedules",
-           "kernels", "analysis", "targets", "testsystems", "exact", "ising", "__version__"]
+           "kernels", "analysis", "targets", "testsystems", "exact", "ising", "__version__",
+           "jump", "Gillespie", "markov_states"]

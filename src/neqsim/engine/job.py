@@ -117,8 +117,11 @@ class Job:
             raise TypeError(f"integrator must be a neqsim integrator, "
                             f"got {type(integrator).__name__}")
         if getattr(system, "discrete", False) and not integrator.discrete_states:
+            hint = getattr(system, "driven_by", None)
             raise TypeError(f"{system.name} is a spin lattice: drive it with "
                             "nq.ising.SpinFlip('metropolis' or 'glauber'), not "
+                            f"{type(integrator).__name__}" if hint is None else
+                            f"{system.name} has discrete states: drive it with {hint}, not "
                             f"{type(integrator).__name__}")
         protocol = as_protocol(protocol)
         if protocol.n_controls != system.n_controls:

@@ -2,7 +2,8 @@
 (:mod:`.ising`), Gaussian and harmonic-trap results (:mod:`.gaussian`), and 1-D
 equilibrium densities by quadrature (:mod:`.quadrature`), and exact work statistics of
 any 1-D overdamped protocol on a grid (:mod:`.transfer`: the tilted Fokker-Planck
-equation, and the transition operators of Euler-Maruyama and MALA at the user's dt). Pure NumPy/SciPy: systems,
+equation, and the transition operators of Euler-Maruyama and MALA at the user's dt), and
+Markov jump processes (:mod:`.master`: the tilted master equation). Pure NumPy/SciPy: systems,
 targets, validation and tests all take their exact answers from here."""
 from .gaussian import (
                        QuenchTerms,
@@ -20,6 +21,15 @@ from .ising import (
                        torus_enumerate_log_z,
                        torus_log_z,
 )
+from .master import (
+                       MasterWorkStatistics,
+                       SteadyState,
+                       log_partition,
+                       master_steady_state,
+                       master_work_cgf,
+                       master_work_statistics,
+                       two_level_delta_f,
+)
 from .quadrature import grid_density
 from .transfer import (
                        WorkStatistics,
@@ -34,4 +44,6 @@ __all__ = ["harmonic_free_energy", "breathing_trap_delta_f", "dragged_trap_work_
            "torus_enumerate_log_z", "bonds_log_z", "independent_log_z",
            "onsager_log_z_per_site", "grid_density", "WorkStatistics", "transfer_grid",
            "work_statistics_continuous", "work_statistics_discrete", "work_distribution",
-           "breathing_quench", "QuenchTerms"]
+           "breathing_quench", "QuenchTerms",
+           "log_partition", "two_level_delta_f", "MasterWorkStatistics",
+           "master_work_statistics", "master_work_cgf", "SteadyState", "master_steady_state"]

@@ -28,10 +28,11 @@ INTEGRATORS = {
     "kernels.MALA": "neqsim.dynamics.mcmc.MALAKernel",
     "kernels.HMC": "neqsim.dynamics.mcmc.HMC",
     "ising.SpinFlip": "neqsim.dynamics.spinflip.SpinFlip",
+    "jump.Gillespie": "neqsim.dynamics.gillespie.Gillespie",
 }
 
 #: the built-in system builders files store in parameters/system_factory
-SYSTEMS = ("harmonic_trap", "double_well", "ising", "spring_pulled")
+SYSTEMS = ("harmonic_trap", "double_well", "ising", "spring_pulled", "markov_states")
 
 CONVENTIONS = {
     "convention_work": "W > 0 is work done ON the system: sum_k U(x_{k-1}, lam_k) - "

@@ -139,9 +139,14 @@ def _ising(**params):
     return ising(**params)
 
 
+def _markov_states(**params):
+    from .markov import markov_states
+    return markov_states(**params)
+
+
 #: builders by the name run files store (``System.factory``), fixed forever
 BUILTINS = {"harmonic_trap": harmonic_trap, "double_well": double_well, "ising": _ising,
-            "spring_pulled": _spring_pulled}
+            "spring_pulled": _spring_pulled, "markov_states": _markov_states}
 
 
 def from_spec(factory, params):

@@ -210,6 +210,8 @@ def probe_points(system, protocol):
     """(x, lams): N_PROBES fixed configurations ~ 2 N(0, 1) and lam_0, lam_mid, lam_N."""
     rng = np.random.default_rng(PROBE_SEED)
     x = rng.standard_normal((N_PROBES, system.dim)) * 2.0
+    if hasattr(system, "probe_configurations"):  # discrete states: valid ones only
+        x = system.probe_configurations(N_PROBES)
     return x, protocol.values[[0, protocol.n_steps // 2, protocol.n_steps]]
 
 
