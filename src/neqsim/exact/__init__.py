@@ -31,6 +31,7 @@ from .master import (
                        two_level_delta_f,
 )
 from .quadrature import grid_density
+from .transfer2d import transfer_grid_2d, work_statistics_continuous_2d
 from .transfer import (
                        WorkStatistics,
                        transfer_grid,
@@ -44,6 +45,7 @@ __all__ = ["harmonic_free_energy", "breathing_trap_delta_f", "dragged_trap_work_
            "torus_enumerate_log_z", "bonds_log_z", "independent_log_z",
            "onsager_log_z_per_site", "grid_density", "WorkStatistics", "transfer_grid",
            "work_statistics_continuous", "work_statistics_discrete", "work_distribution",
-           "breathing_quench", "QuenchTerms",
+           "breathing_quench", "QuenchTerms", "work_statistics_continuous_2d",
+           "transfer_grid_2d",
            "log_partition", "two_level_delta_f", "MasterWorkStatistics",
            "master_work_statistics", "master_work_cgf", "SteadyState", "master_steady_state"]
