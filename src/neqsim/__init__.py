@@ -29,7 +29,9 @@ from .dynamics import GHMC, MALA, EulerMaruyama, Integrator, Langevin, VelocityV
 from .dynamics import mcmc as kernels
 from .engine.block import IntegrationError
 from .engine.driver import resume, simulate
+from .engine.feedback import feedback
 from .engine.initial import Equilibrate, Snapshots
+from .engine.measurement import GaussianState, Measurement
 from .engine.options import Execution, Record
 from .protocols import Protocol, schedules
 from .sampling import (
@@ -43,6 +45,7 @@ from .sampling import (
     smc,
 )
 from .storage import Run, RunFileError, open_run
+from .storage.feedback_run import FeedbackRun
 from .systems import System, from_functions, potential
 from .systems.checks import PotentialError
 from .validation import Calibration, calibrate
@@ -53,4 +56,5 @@ __all__ = ["simulate", "resume", "open_run", "Run", "RunFileError", "Integration
            "Integrator", "EulerMaruyama", "MALA", "Langevin", "GHMC", "VelocityVerlet",
            "ais", "AISResult", "smc", "SMCOptions", "SMCResult", "log_density",
            "LogDensity", "BatchedLogDensity", "systems", "protocols", "schedules",
-           "kernels", "analysis", "targets", "testsystems", "exact", "ising", "__version__"]
+           "kernels", "analysis", "targets", "testsystems", "exact", "ising", "__version__",
+           "feedback", "Measurement", "GaussianState", "FeedbackRun"]

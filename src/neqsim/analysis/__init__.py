@@ -13,6 +13,7 @@ cannot support them; bad input (NaN) raises instead of giving a plausible number
     prof = nq.analysis.profile(fwd, rev)                   # dF(lam_t) at every recorded step
     pmf = nq.analysis.hummer_szabo(pull_run)               # PMF from pulling
     res = nq.analysis.mbar(u_kn, n_k)                      # MBAR over K states
+    su = nq.analysis.sagawa_ueda(feedback_run)             # <e^{-beta(W-dF)-I}> = 1
 """
 from ._common import CorrelatedTrajectoriesWarning, Estimate, UnreliableEstimateWarning, as_work
 from .bar import bar, overlap
@@ -32,6 +33,7 @@ from .logz import ais_log_z, ess_curve
 from .mbar import MBARResult, mbar
 from .pmf import PMF, hummer_szabo
 from .profile import Profile, profile
+from .sagawa_ueda import SagawaUeda, sagawa_ueda
 from .tails import ParetoTail, pareto_tail
 
 __all__ = ["Estimate", "UnreliableEstimateWarning", "as_work", "jarzynski", "cumulant", "bar",
@@ -40,7 +42,7 @@ __all__ = ["Estimate", "UnreliableEstimateWarning", "as_work", "jarzynski", "cum
            "CorrelatedTrajectoriesWarning", "pareto_tail", "ParetoTail",
            "statistical_inefficiency", "blocking_inefficiency", "starts_ordered",
            "profile", "Profile", "hummer_szabo", "PMF", "mbar", "MBARResult", "friction",
-           "Friction"]
+           "Friction", "sagawa_ueda", "SagawaUeda"]
 
 
 def __getattr__(name):

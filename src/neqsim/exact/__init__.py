@@ -2,8 +2,10 @@
 (:mod:`.ising`), Gaussian and harmonic-trap results (:mod:`.gaussian`), and 1-D
 equilibrium densities by quadrature (:mod:`.quadrature`), and exact work statistics of
 any 1-D overdamped protocol on a grid (:mod:`.transfer`: the tilted Fokker-Planck
-equation, and the transition operators of Euler-Maruyama and MALA at the user's dt). Pure NumPy/SciPy: systems,
+equation, and the transition operators of Euler-Maruyama and MALA at the user's dt), and the
+Gaussian feedback trap under measurement and feedback (:mod:`.feedback`). Pure NumPy/SciPy: systems,
 targets, validation and tests all take their exact answers from here."""
+from .feedback import FeedbackTrap
 from .gaussian import (
                        breathing_trap_delta_f,
                        dragged_trap_work_mean,
@@ -31,4 +33,5 @@ __all__ = ["harmonic_free_energy", "breathing_trap_delta_f", "dragged_trap_work_
            "dragged_trap_work_variance", "chain_log_z", "torus_log_z",
            "torus_enumerate_log_z", "bonds_log_z", "independent_log_z",
            "onsager_log_z_per_site", "grid_density", "WorkStatistics", "transfer_grid",
-           "work_statistics_continuous", "work_statistics_discrete", "work_distribution"]
+           "work_statistics_continuous", "work_statistics_discrete", "work_distribution",
+           "FeedbackTrap"]
