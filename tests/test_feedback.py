@@ -276,3 +276,11 @@ def test_bad_setups_give_one_clear_error():
         nq.analysis.sagawa_ueda(np.zeros(10))
     with pytest.raises(ValueError, match="sigma"):
         FeedbackTrap(sigma=-0.5)
+
+
+def test_validate_case_passes():
+    """The `neqsim validate` case of the feedback trap (quick size): every row passes."""
+    from neqsim.validation.cases import CASES
+    rows = CASES["feedback"](1, None, 2026)
+    assert len(rows) == 5 and all(r.passed for r in rows), [str(r) for r in rows]
+    assert {r.kind for r in rows} == {"equal", "bound"}

@@ -1,6 +1,7 @@
 """Per-trajectory mutual information of Gaussian measurements, I_i = ln p(y_i|x_i) - ln p(y_i).
 
-The likelihood is exact: ln p(y|x) = sum_c [-(y_c - (C x)_c)^2 / (2 sigma_c^2) - ln(sqrt(2 pi) sigma_c)].
+The likelihood is exact:
+ln p(y|x) = sum_c [-(y_c - (C x)_c)^2 / (2 sigma_c^2) - ln(sqrt(2 pi) sigma_c)].
 The marginal p(y) (for a later measurement: p(y_m | y_1..y_{m-1}), the transfer-entropy
 form of Sagawa and Ueda, PRL 104, 090602 (2010); Horowitz and Vaikuntanathan, PRE 82,
 061120 (2010)) is, by the measurement's ``marginal`` option:
