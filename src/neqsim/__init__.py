@@ -30,7 +30,9 @@ from .dynamics import GHMC, MALA, EulerMaruyama, Gillespie, Integrator, Langevin
 from .dynamics import mcmc as kernels
 from .engine.block import IntegrationError
 from .engine.driver import resume, simulate
+from .engine.feedback import feedback
 from .engine.initial import Equilibrate, Snapshots, StartDensity
+from .engine.measurement import GaussianState, Measurement
 from .engine.options import Execution, Record
 from .protocols import Protocol, schedules
 from .sampling import (
@@ -44,6 +46,7 @@ from .sampling import (
     smc,
 )
 from .storage import Run, RunFileError, open_run
+from .storage.feedback_run import FeedbackRun
 from .systems import System, from_functions, potential
 from .systems.markov import markov_states
 from .systems.checks import PotentialError
@@ -56,4 +59,5 @@ __all__ = ["simulate", "resume", "open_run", "Run", "RunFileError", "Integration
            "ais", "AISResult", "smc", "SMCOptions", "SMCResult", "log_density",
            "LogDensity", "BatchedLogDensity", "systems", "protocols", "schedules",
            "kernels", "analysis", "targets", "testsystems", "exact", "ising", "__version__",
-           "jump", "Gillespie", "markov_states"]
+           "jump", "Gillespie", "markov_states", "feedback", "Measurement",
+           "GaussianState", "FeedbackRun"]

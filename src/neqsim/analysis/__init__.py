@@ -13,6 +13,7 @@ cannot support them; bad input (NaN) raises instead of giving a plausible number
     prof = nq.analysis.profile(fwd, rev)                   # dF(lam_t) at every recorded step
     pmf = nq.analysis.hummer_szabo(pull_run)               # PMF from pulling
     res = nq.analysis.mbar(u_kn, n_k)                      # MBAR over K states
+    su = nq.analysis.sagawa_ueda(feedback_run)             # <e^{-beta(W-dF)-I}> = 1
 """
 from ._common import CorrelatedTrajectoriesWarning, Estimate, UnreliableEstimateWarning, as_work
 from .bar import bar, overlap
@@ -42,6 +43,7 @@ from .logz import ais_log_z, ess_curve
 from .mbar import MBARResult, mbar
 from .pmf import PMF, hummer_szabo
 from .profile import Profile, profile
+from .sagawa_ueda import SagawaUeda, sagawa_ueda
 from .tails import ParetoTail, pareto_tail
 
 __all__ = ["Estimate", "UnreliableEstimateWarning", "as_work", "jarzynski", "cumulant", "bar",
@@ -52,7 +54,7 @@ __all__ = ["Estimate", "UnreliableEstimateWarning", "as_work", "jarzynski", "cum
            "profile", "Profile", "hummer_szabo", "PMF", "mbar", "MBARResult", "friction",
            "Friction", "local_free_energies", "memory_free_energy", "memory_bound",
            "entropy_production", "EntropyProduction", "EntropyTerm", "knn_entropy",
-           "kl_to_equilibrium"]
+           "kl_to_equilibrium", "sagawa_ueda", "SagawaUeda"]
 
 
 def __getattr__(name):

@@ -94,8 +94,9 @@ def build_parser():
                          "breathing trap dF both ways with\nJarzynski and BAR, Crooks slope "
                          "and intercept, second law, shadow work at a large step,\n"
                          "MALA/GHMC exactness, AIS log Z on a Gaussian and an Ising lattice, "
-                         "the Landauer bound)\nand print estimate +- error, exact value, "
-                         "z-score and PASS/FAIL. Exit code 1 on any FAIL.",
+                         "the Landauer bound, the Sagawa-Ueda feedback trap)\nand print "
+                         "estimate +- error, exact value, z-score and PASS/FAIL. Exit code 1 "
+                         "on any FAIL.",
                          epilog="examples:\n  neqsim validate --quick\n  neqsim validate "
                          "--integrator obabo --dt 0.3      (validate the settings you will "
                          "use)\n  neqsim validate --full --case breathing --case landauer\n"

@@ -1,10 +1,12 @@
 """Closed forms and exact numerics, each in one place: Ising partition functions
-(:mod:`.ising`), Gaussian and harmonic-trap results (:mod:`.gaussian`), and 1-D
-equilibrium densities by quadrature (:mod:`.quadrature`), and exact work statistics of
-any 1-D overdamped protocol on a grid (:mod:`.transfer`: the tilted Fokker-Planck
-equation, and the transition operators of Euler-Maruyama and MALA at the user's dt), and
-Markov jump processes (:mod:`.master`: the tilted master equation). Pure NumPy/SciPy: systems,
-targets, validation and tests all take their exact answers from here."""
+(:mod:`.ising`), Gaussian and harmonic-trap results (:mod:`.gaussian`), 1-D equilibrium
+densities by quadrature (:mod:`.quadrature`), exact work statistics of any 1-D overdamped
+protocol on a grid (:mod:`.transfer`: the tilted Fokker-Planck equation, and the
+transition operators of Euler-Maruyama and MALA at the user's dt) and of 2-D ones
+(:mod:`.transfer2d`), Markov jump processes (:mod:`.master`: the tilted master
+equation), and the Gaussian feedback trap (:mod:`.feedback`). Pure NumPy/SciPy:
+systems, targets, validation and tests all take their exact answers from here."""
+from .feedback import FeedbackTrap
 from .gaussian import (
                        QuenchTerms,
                        breathing_quench,
@@ -48,4 +50,5 @@ __all__ = ["harmonic_free_energy", "breathing_trap_delta_f", "dragged_trap_work_
            "breathing_quench", "QuenchTerms", "work_statistics_continuous_2d",
            "transfer_grid_2d",
            "log_partition", "two_level_delta_f", "MasterWorkStatistics",
-           "master_work_statistics", "master_work_cgf", "SteadyState", "master_steady_state"]
+           "master_work_statistics", "master_work_cgf", "SteadyState", "master_steady_state",
+           "FeedbackTrap"]
