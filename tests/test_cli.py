@@ -21,7 +21,7 @@ def test_validate_quick_passes():
     assert "FAIL" not in res.stdout.replace("FAILED", "")
     for case in ("dragged trap", "breathing dF, BAR", "Crooks slope", "second law",
                  "W + W_shadow", "MALA dF", "GHMC dF", "AIS log Z, Gaussian", "AIS log Z, Ising",
-                 "Landauer", "quench dSigma", "asymmetric memory"):
+                 "Landauer", "quench dSigma", "asymmetric memory", "feedback trap", "Sagawa-Ueda", "3-cycle"):
         assert case in res.stdout, case
 
 

@@ -336,3 +336,32 @@ def test_bad_inputs_give_one_clear_error():
     with pytest.raises(ValueError, match="control"):
         nq.simulate(two, nq.protocols.linear([0, 1], [1, 1], 5), nq.Gillespie(dt=0.1), 2,
                     seed=1, progress=False)
+
+
+def test_a_configuration_file_runs_a_jump_process(tmp_path):
+    """`neqsim run config.toml` with the built-in markov_states and jump.Gillespie: the
+    two-level ramp, its run file reopened, Jarzynski against the closed-form dF."""
+    from neqsim.cli import main
+    cfg = tmp_path / "two.toml"
+    cfg.write_text("""[system]
+name = "markov_states"
+params = {energies = [[0.0, 0.5], [0.0, 2.5]], barriers = 1.0}
+[protocol]
+kind = "linear"
+start = [0.0]
+end = [1.0]
+n_steps = 50
+[integrator]
+name = "jump.Gillespie"
+dt = 0.005
+[run]
+n_traj = 20000
+seed = 3
+out = "two.h5"
+""")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "two.h5")]) == 0
+    run = nq.open_run(tmp_path / "two.h5")
+    assert run.complete and run.system.name == "markov_states"
+    est = nq.analysis.jarzynski(run, n_bootstrap=0)
+    exact = nq.exact.two_level_delta_f(0.5, 3.0)
+    assert abs(est.value - exact) < 4 * est.std_error

@@ -16,7 +16,6 @@ counts change nothing.
 """
 from __future__ import annotations
 
-import contextlib
 import time
 
 import numba
@@ -27,24 +26,12 @@ from ..dynamics.controlled import Controlled
 from ..storage.feedback_run import FeedbackRun
 from .block import IntegrationError, start_block
 from .information import log_likelihood, log_marginal
+from .driver import _threads
 from .initial import make_sampler
 from .job import Job, check_int
 from .measurement import Measurement, measurement_seed
 
 __all__ = ["feedback"]
-
-
-@contextlib.contextmanager
-def _threads(n):
-    if n is None:
-        yield
-        return
-    old = numba.get_num_threads()
-    numba.set_num_threads(n)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(old)
 
 
 def feedback(system, protocol, integrator, n_traj, *, measurements, beta=1.0, seed=None,

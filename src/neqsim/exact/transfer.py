@@ -353,24 +353,35 @@ def _fp_operator(u, beta, gamma, h):
     return a, d, b
 
 
-class _CrankNicolson:
+class _Tridiagonal:
+    """A tridiagonal generator A = (sub a, diag d, super b) and a step tau:
+    ``apply`` F -> (I + tau/2 A) F, ``solve`` F -> (I - tau/2 A)^{-1} F (one LU)."""
+
     def __init__(self, a, d, b, tau):
         self.a, self.d, self.b, self.ht = a, d, b, 0.5 * tau
         ht = self.ht
         dl, dm, du, du2, ipiv, info = lapack.dgttrf(-ht * a, 1.0 - ht * d, -ht * b)
         if info != 0:
-            raise np.linalg.LinAlgError(f"Crank-Nicolson matrix is singular (info={info})")
+            raise np.linalg.LinAlgError(f"implicit step matrix is singular (info={info})")
         self.lu = (dl, dm, du, du2, ipiv)
 
-    def step(self, F):
+    def apply(self, F):
         ht = self.ht
-        rhs = F * (1.0 + ht * self.d)[:, None]
-        rhs[1:] += (ht * self.a)[:, None] * F[:-1]
-        rhs[:-1] += (ht * self.b)[:, None] * F[1:]
-        x, info = lapack.dgttrs(*self.lu, np.asfortranarray(rhs))
+        out = F * (1.0 + ht * self.d)[:, None]
+        out[1:] += (ht * self.a)[:, None] * F[:-1]
+        out[:-1] += (ht * self.b)[:, None] * F[1:]
+        return out
+
+    def solve(self, F):
+        x, info = lapack.dgttrs(*self.lu, np.asfortranarray(F))
         if info != 0:
             raise np.linalg.LinAlgError(f"tridiagonal solve failed (info={info})")
         return x
+
+
+class _CrankNicolson(_Tridiagonal):
+    def step(self, F):
+        return self.solve(self.apply(F))
 
 
 def _start(system, lams, beta, lo, hi, n, s_keys, k_keys=()):

@@ -29,7 +29,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from .transfer import TAIL, _bernoulli_pair, _delta_f, _Fields, _lams, _package, _s_values
+from .transfer import TAIL, _bernoulli_pair, _delta_f, _Fields, _lams, _package, _s_values, \
+    _Tridiagonal
 
 __all__ = ["work_statistics_continuous_2d", "transfer_grid_2d"]
 
@@ -113,34 +114,6 @@ def _line_operator(u2, beta, gamma, h):
     return a.ravel()[:-1], d.ravel(), b.ravel()[:-1]
 
 
-class _Half:
-    """One axis of the Peaceman-Rachford step: ``apply`` F -> (I + tau/2 A) F and
-    ``solve`` F -> (I - tau/2 A)^{-1} F, A tridiagonal (:func:`_line_operator`)."""
-
-    def __init__(self, a, d, b, tau):
-        from scipy.linalg import lapack
-        self.a, self.d, self.b, self.ht = a, d, b, 0.5 * tau
-        ht = self.ht
-        dl, dm, du, du2, ipiv, info = lapack.dgttrf(-ht * a, 1.0 - ht * d, -ht * b)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"ADI matrix is singular (info={info})")
-        self.lu = (dl, dm, du, du2, ipiv)
-
-    def apply(self, F):
-        ht = self.ht
-        out = F * (1.0 + ht * self.d)[:, None]
-        out[1:] += (ht * self.a)[:, None] * F[:-1]
-        out[:-1] += (ht * self.b)[:, None] * F[1:]
-        return out
-
-    def solve(self, F):
-        from scipy.linalg import lapack
-        x, info = lapack.dgttrs(*self.lu, np.asfortranarray(F))
-        if info != 0:
-            raise np.linalg.LinAlgError(f"tridiagonal solve failed (info={info})")
-        return x
-
-
 class _ADI:
     """Peaceman-Rachford: (I - tau/2 A_x) F* = (I + tau/2 A_y) F, then
     (I - tau/2 A_y) F' = (I + tau/2 A_x) F*. A_x and A_y each annihilate exp(-beta U) and
@@ -151,8 +124,8 @@ class _ADI:
     def __init__(self, u, nx, ny, beta, gamma, hx, hy, tau):
         u2 = u.reshape(nx, ny)
         self.nx, self.ny = nx, ny
-        self.y = _Half(*_line_operator(u2, beta, gamma, hy), tau)
-        self.x = _Half(*_line_operator(u2.T.copy(), beta, gamma, hx), tau)
+        self.y = _Tridiagonal(*_line_operator(u2, beta, gamma, hy), tau)
+        self.x = _Tridiagonal(*_line_operator(u2.T.copy(), beta, gamma, hx), tau)
 
     def _t(self, F, shape):          # reorder the cell axis: (a, b) -> (b, a)
         k = F.shape[1]
