@@ -168,9 +168,11 @@ def _validate_exact(args, t0):
     from .config import calibration_setup
     system, proto, integ, opts = calibration_setup(args.exact)
     seed = args.seed
+    what = ("the exact Kramers process (dt -> 0)" if integ.has_velocities else
+            "the integrator's transition operator at its dt, and the Fokker-Planck limit "
+            "dt -> 0")
     print(f"neqsim validate --exact {args.exact}: {system.name}, {integ!r}, "
-          f"{args.n_traj} trajectories; exact: the integrator's transition operator at its "
-          "dt, and the Fokker-Planck limit dt -> 0")
+          f"{args.n_traj} trajectories; exact: {what}")
     rows = exact_rows(system, proto, integ, args.n_traj, beta=opts.get("beta", 1.0),
                       seed=seed, progress=False)
     print(format_table(rows))

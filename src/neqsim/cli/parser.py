@@ -114,8 +114,9 @@ def build_parser():
     val.add_argument("--case", action="append", help="run only this case (repeatable)")
     val.add_argument("--exact", metavar="CONFIG",
                      help="instead: run this configuration (example name or .toml/.json; "
-                     "1-D overdamped) and compare its work statistics with the exact ones "
-                     "at its dt and at dt -> 0 (time-step bias vs sampling noise)")
+                     "1-D overdamped or underdamped) and compare its work statistics with "
+                     "the exact ones at its dt (overdamped) and at dt -> 0 (time-step bias "
+                     "vs sampling noise)")
     val.add_argument("--n-traj", type=int, default=100_000,
                      help="trajectories for --exact (default 100000)")
     val.add_argument("--seed", type=int, default=2026)
