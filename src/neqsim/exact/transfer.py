@@ -397,25 +397,38 @@ def _start(system, lams, beta, lo, hi, n, s_keys, k_keys=()):
     return h, x, u_prev, fields, logz0, width, _edge(fields.F[:, 0], width)
 
 
+def _drive(lams, u0, energy, fields, make_step, substeps, edge, edge_of, cells=None):
+    """The protocol on a grid, shared by the continuous-time engines: at each step switch
+    lam_{k-1} -> lam_k at fixed state (``fields.switch`` with dU per cell; ``cells`` maps
+    the per-x dU onto the grid's cells), then ``substeps`` applications of
+    ``make_step(u).step`` (rebuilt only when lam changes). Returns (U at lam_N, the
+    largest edge mass seen)."""
+    u_prev, op = u0, None
+    for k in range(1, lams.shape[0]):
+        same = np.array_equal(lams[k], lams[k - 1])
+        u = u_prev if same else energy(lams[k])
+        if not same:
+            du = u - u_prev
+            fields.switch(du if cells is None else cells(du))
+        if op is None or not same:
+            op = make_step(u)
+        F = fields.F
+        for _ in range(substeps):
+            F = op.step(F)
+        fields.F = np.asfortranarray(F)
+        fields.renormalize()
+        edge = max(edge, edge_of(fields.F[:, 0]))
+        u_prev = u
+    return u_prev, edge
+
+
 def _continuous_run(system, lams, dt, beta, gamma, lo, hi, n, substeps, s_keys, k_keys=()):
     h, x, u_prev, fields, logz0, width, edge = _start(system, lams, beta, lo, hi, n, s_keys,
                                                       k_keys)
     tau = dt / substeps
-    cn = None
-    for k in range(1, lams.shape[0]):
-        same = np.array_equal(lams[k], lams[k - 1])
-        u = u_prev if same else _energy(system, x, lams[k])
-        if not same:
-            fields.switch(u - u_prev)
-        if cn is None or not same:
-            cn = _CrankNicolson(*_fp_operator(u, beta, gamma, h), tau)
-        F = fields.F
-        for _ in range(substeps):
-            F = cn.step(F)
-        fields.F = F
-        fields.renormalize()
-        edge = max(edge, _edge(F[:, 0], width))
-        u_prev = u
+    u_prev, edge = _drive(lams, u_prev, lambda lam: _energy(system, x, lam), fields,
+                          lambda u: _CrankNicolson(*_fp_operator(u, beta, gamma, h), tau),
+                          substeps, edge, lambda p: _edge(p, width))
     out = fields.results()
     logz1 = math.log(np.exp(-beta * (u_prev - u_prev.min())).sum() * h) - beta * u_prev.min()
     out.update(x=x, density=fields.F[:, 0].copy(), edge=edge, lost=0.0,

@@ -29,8 +29,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from .transfer import TAIL, _bernoulli_pair, _delta_f, _Fields, _lams, _package, _s_values, \
-    _Tridiagonal
+from .transfer import TAIL, _bernoulli_pair, _delta_f, _drive, _Fields, _lams, _package, \
+    _s_values, _Tridiagonal
 
 __all__ = ["work_statistics_continuous_2d", "transfer_grid_2d"]
 
@@ -175,21 +175,9 @@ def _run(system, lams, dt, beta, gamma, box, nx, ny, substeps, s_keys):
         return float(np.abs(p[ring]).sum())
     edge = edge_mass(fields.F[:, 0])
     tau = dt / substeps
-    cn = None
-    for k in range(1, lams.shape[0]):
-        same = np.array_equal(lams[k], lams[k - 1])
-        u = u_prev if same else _energy2(system, pts, lams[k])
-        if not same:
-            fields.switch(u - u_prev)
-        if cn is None or not same:
-            cn = _ADI(u, nx, ny, beta, gamma, hx, hy, tau)
-        F = fields.F
-        for _ in range(substeps):
-            F = cn.step(F)
-        fields.F = np.asfortranarray(F)
-        fields.renormalize()
-        edge = max(edge, edge_mass(fields.F[:, 0]))
-        u_prev = u
+    u_prev, edge = _drive(lams, u_prev, lambda lam: _energy2(system, pts, lam), fields,
+                          lambda u: _ADI(u, nx, ny, beta, gamma, hx, hy, tau), substeps,
+                          edge, edge_mass)
     out = fields.results()
     logz1 = math.log(np.exp(-beta * (u_prev - u_prev.min())).sum() * hx * hy) \
         - beta * u_prev.min()

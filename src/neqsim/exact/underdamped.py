@@ -42,8 +42,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from .transfer import TAIL, _check_system, _delta_f, _energy, _Fields, _fp_operator, _lams, \
-    _package, _s_values, transfer_grid
+from .transfer import TAIL, _check_system, _delta_f, _drive, _energy, _Fields, _fp_operator, \
+    _lams, _package, _s_values, transfer_grid
 
 __all__ = ["work_statistics_underdamped"]
 
@@ -156,21 +156,10 @@ def _run(system, lams, dt, beta, gamma, mass, lo, hi, vmax, nx, nv, substeps, s_
     ring = ring.ravel()
     edge = float(np.abs(fields.F[ring, 0]).sum())
     tau = dt / substeps
-    op = None
-    for k in range(1, lams.shape[0]):
-        same = np.array_equal(lams[k], lams[k - 1])
-        u = u_prev if same else _energy(system, xs, lams[k])
-        if not same:
-            fields.switch(np.repeat(u - u_prev, nv))
-        if op is None or not same:
-            op = _Kramers(u, hx, vs, hv, beta, gamma, mass, tau)
-        F = fields.F
-        for _ in range(substeps):
-            F = op.step(F)
-        fields.F = np.asfortranarray(F)
-        fields.renormalize()
-        edge = max(edge, float(np.abs(fields.F[ring, 0]).sum()))
-        u_prev = u
+    u_prev, edge = _drive(lams, u_prev, lambda lam: _energy(system, xs, lam), fields,
+                          lambda u: _Kramers(u, hx, vs, hv, beta, gamma, mass, tau),
+                          substeps, edge, lambda p: float(np.abs(p[ring]).sum()),
+                          cells=lambda du: np.repeat(du, nv))
     out = fields.results()
     logz1 = math.log(np.exp(-beta * (u_prev - u_prev.min())).sum() * hx) - beta * u_prev.min()
     gx, gv = np.meshgrid(xs, vs, indexing="ij")

@@ -21,6 +21,23 @@ from .row import Row
 __all__ = ["exact_rows"]
 
 
+def _both_directions(system, fwd, rev, integrator, n_traj, beta, seed, progress, n_threads):
+    """Both runs, and the forward work's mean, variance and their standard errors (the
+    variance's from the fourth moment: works are often skewed)."""
+    from ..engine.driver import simulate
+    run = simulate(system, fwd, integrator, n_traj, beta=beta, seed=seed, progress=progress,
+                   n_threads=n_threads)
+    back = simulate(system, rev, integrator, n_traj, beta=beta, seed=seed + 1,
+                    progress=progress, n_threads=n_threads)
+    w = np.asarray(run.work, dtype=np.float64)
+    pw = np.asarray(run.path_work, dtype=np.float64)
+    n = w.size
+    m, v = float(w.mean()), float(w.var(ddof=1))
+    m4 = float(np.mean((w - m) ** 4))
+    se_v = math.sqrt(max(m4 - v * v * (n - 3) / (n - 1), 0.0) / n)
+    return run, back, w, pw, n, m, v, math.sqrt(v / n), se_v
+
+
 def exact_rows(system, protocol, integrator, n_traj, *, beta=1.0, seed=0, progress=None,
                n_threads=None):
     """Rows (see :class:`Row`) comparing a simulation of the configuration with its exact
@@ -33,7 +50,6 @@ def exact_rows(system, protocol, integrator, n_traj, *, beta=1.0, seed=0, progre
     computed for exactly those protocols, so every PASS/FAIL row compares like with like.
     """
     from ..analysis import UnreliableEstimateWarning, bar, jarzynski
-    from ..engine.driver import simulate
     from ..exact.transfer import work_statistics_continuous, work_statistics_discrete
     from ..protocols.protocol import crooks_pair
     name = getattr(integrator, "file_name", "")
@@ -50,19 +66,9 @@ def exact_rows(system, protocol, integrator, n_traj, *, beta=1.0, seed=0, progre
     disc_r = work_statistics_discrete(system, rev, integrator, beta=beta)
     cont = work_statistics_continuous(system, fwd, integrator.dt, beta=beta,
                                       gamma=integrator.gamma)
-    run = simulate(system, fwd, integrator, n_traj, beta=beta, seed=seed,
-                   progress=progress, n_threads=n_threads)
-    back = simulate(system, rev, integrator, n_traj, beta=beta, seed=seed + 1,
-                    progress=progress, n_threads=n_threads)
-    w = np.asarray(run.work, dtype=np.float64)
-    pw = np.asarray(run.path_work, dtype=np.float64)
-    n = w.size
-    m, v = float(w.mean()), float(w.var(ddof=1))
-    se_m = math.sqrt(v / n)
+    run, back, w, pw, n, m, v, se_m, se_v = _both_directions(
+        system, fwd, rev, integrator, n_traj, beta, seed, progress, n_threads)
     se_p = float(pw.std(ddof=1)) / math.sqrt(n)
-    # the sample variance's error from the fourth moment (works are often skewed)
-    m4 = float(np.mean((w - m) ** 4))
-    se_v = math.sqrt(max(m4 - v * v * (n - 3) / (n - 1), 0.0) / n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnreliableEstimateWarning)
         exp_w = jarzynski(w, beta, n_bootstrap=0)
@@ -103,23 +109,13 @@ def _underdamped_rows(system, protocol, integrator, n_traj, *, beta, seed, progr
     sampling errors); EXP and BAR of the path work (W + W_shadow, exact at any dt) are
     PASS/FAIL against the exact dF."""
     from ..analysis import UnreliableEstimateWarning, bar, jarzynski
-    from ..engine.driver import simulate
     from ..exact.underdamped import work_statistics_underdamped
     from ..protocols.protocol import crooks_pair
     fwd, rev = crooks_pair(protocol)
     ref = work_statistics_underdamped(system, fwd, integrator.dt, beta=beta,
                                       gamma=integrator.gamma, mass=integrator.mass)
-    run = simulate(system, fwd, integrator, n_traj, beta=beta, seed=seed, progress=progress,
-                   n_threads=n_threads)
-    back = simulate(system, rev, integrator, n_traj, beta=beta, seed=seed + 1,
-                    progress=progress, n_threads=n_threads)
-    w = np.asarray(run.work, dtype=np.float64)
-    pw = np.asarray(run.path_work, dtype=np.float64)
-    n = w.size
-    m, v = float(w.mean()), float(w.var(ddof=1))
-    se_m = math.sqrt(v / n)
-    m4 = float(np.mean((w - m) ** 4))
-    se_v = math.sqrt(max(m4 - v * v * (n - 3) / (n - 1), 0.0) / n)
+    run, back, w, pw, n, m, v, se_m, se_v = _both_directions(
+        system, fwd, rev, integrator, n_traj, beta, seed, progress, n_threads)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnreliableEstimateWarning)
         exp_p = jarzynski(pw, beta, n_bootstrap=0)
