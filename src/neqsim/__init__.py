@@ -24,11 +24,13 @@ from . import (
            targets,
            testsystems,  # the 0.1.0 name of nq.targets
 )
+from ._numba.gpu import CudaUnavailable
 from ._version import __version__
 from .dynamics import GHMC, MALA, EulerMaruyama, Integrator, Langevin, VelocityVerlet
 from .dynamics import mcmc as kernels
 from .engine.block import IntegrationError
 from .engine.driver import resume, simulate
+from .engine.executors import gpu_executor
 from .engine.initial import Equilibrate, Snapshots
 from .engine.options import Execution, Record
 from .protocols import Protocol, schedules
@@ -53,4 +55,5 @@ __all__ = ["simulate", "resume", "open_run", "Run", "RunFileError", "Integration
            "Integrator", "EulerMaruyama", "MALA", "Langevin", "GHMC", "VelocityVerlet",
            "ais", "AISResult", "smc", "SMCOptions", "SMCResult", "log_density",
            "LogDensity", "BatchedLogDensity", "systems", "protocols", "schedules",
-           "kernels", "analysis", "targets", "testsystems", "exact", "ising", "__version__"]
+           "kernels", "analysis", "targets", "testsystems", "exact", "ising", "__version__",
+           "gpu_executor", "CudaUnavailable"]
