@@ -256,6 +256,52 @@ def run_files(tmp):
     return out
 
 
+def _half_plane_value(x):  # log of the indicator of x_0 > -0.5: a hard wall (RWM rejects)
+    return 0.0 if x[0] > -0.5 else -math.inf
+
+
+def run_ais():
+    """ais(..., device="cuda"): the random walk on a path of two log densities (and a hard
+    wall), MALA and HMC on the gradient path (likelihood and geometric), forward and
+    reverse; and the random walk on a System (the general kernel)."""
+    from neqsim import testsystems
+    out = {}
+    gp = testsystems.gaussian_path(3, np.array([1.0, -0.5, 2.0]), 0.5)
+    f0 = nq.log_density(gp.log_f0_grad, name="f0")
+    fN = nq.log_density(gp.log_fN_grad, name="fN")
+    wall = nq.log_density(_half_plane_value, name="wall")
+    rng = np.random.default_rng(6)
+    x0 = rng.standard_normal((N_TRAJ, 3))
+    xr = gp.sampleN(N_TRAJ, rng)
+    sched = nq.schedules.linear(N_STEPS)
+    problems = {
+        "ais_rwm_path": (f0, fN, "geometric", nq.kernels.RandomWalk(0.4, n_moves=2), None),
+        "ais_rwm_wall": (f0, wall, "likelihood", nq.kernels.RandomWalk(0.8), None),
+        "ais_mala_geometric": (f0, fN, "geometric", nq.kernels.MALA(0.3), xr),
+        "ais_hmc_likelihood": (f0, fN, "likelihood", nq.kernels.HMC(0.2, 3), None),
+    }
+    for name, (a, b, path, kernel, rev) in problems.items():
+        kw = dict(path=path, initial=x0, schedule=sched, kernel=kernel, n_chains=N_TRAJ,
+                  seed=13, reverse_initial=rev, n_bootstrap=0, warn=False, progress=False)
+        cpu = nq.ais(a, b, **kw)
+        gpu = nq.ais(a, b, device="cuda", **kw)
+        res = compare_runs(cpu.run, gpu.run)
+        res["log_weights"] = diff(cpu.log_weights, gpu.log_weights)
+        if rev is not None:
+            res["reverse"] = diff(cpu.log_weights_reverse, gpu.log_weights_reverse)
+        res["mean_acceptance"] = float(np.mean(cpu.run.acceptance))
+        out[name] = res
+    system, proto, _ = cases()["mala_well"]
+    for name, kernel in (("rwm_system", nq.kernels.RandomWalk(0.5, n_moves=2)),
+                         ("hmc_system", nq.kernels.HMC(0.15, 4))):
+        cpu = nq.simulate(system, proto, kernel, N_TRAJ, seed=9, progress=False,
+                          record_every=5)
+        gpu = nq.simulate(system, proto, kernel, N_TRAJ, seed=9, progress=False,
+                          record_every=5, device="cuda")
+        out[name] = dict(compare_runs(cpu, gpu), mean_acceptance=float(np.mean(cpu.acceptance)))
+    return out
+
+
 def run_executor():
     system, proto, integ = cases()["baoab_well"]
     cpu = nq.simulate(system, proto, integ, 96, seed=8, progress=False)
@@ -274,9 +320,14 @@ def run_refusals():
     except NotImplementedError as e:
         out["lattice"] = str(e)
     try:
+        from neqsim.dynamics.base import Integrator
+
+        class Custom(nq.EulerMaruyama):  # an integrator family without a CUDA kernel
+            def cuda_stepper(self, *a, **k):
+                return Integrator.cuda_stepper(self, *a, **k)
         nq.simulate(nq.systems.harmonic_trap(), nq.protocols.linear([0.0, 1.0], [1.0, 1.0],
                                                                      5),
-                    nq.kernels.RandomWalk(0.5), 8, seed=1, device="cuda", progress=False)
+                    Custom(0.01), 8, seed=1, device="cuda", progress=False)
         out["not_implemented"] = "no error"
     except NotImplementedError as e:
         out["not_implemented"] = str(e)
@@ -286,12 +337,13 @@ def run_refusals():
 if __name__ == "__main__":
     assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUDASIM=1"
     tmp = sys.argv[1]
-    which = sys.argv[2:] or ["compare", "files", "executor", "refusals"]
+    which = sys.argv[2:] or ["compare", "ais", "files", "executor", "refusals"]
     result, times = {}, {}
     for w in which:
         t = time.perf_counter()
         result.update({"compare": run_compare, "files": lambda: run_files(tmp),
-                       "executor": run_executor, "refusals": run_refusals}[w]())
+                       "executor": run_executor, "refusals": run_refusals,
+                       "ais": run_ais}[w]())
         times[w] = round(time.perf_counter() - t, 2)
     result["_times"] = dict(times, **TIMES)
     print("RESULT " + json.dumps(result))

@@ -41,7 +41,8 @@ needs_numba_cuda = pytest.mark.skipif(
 
 COMPARED = ["em_trap", "em_trap3", "mala_well", "baoab_well", "obabo_trap3", "ghmc_well",
             "verlet_pulled", "blocks_well", "em_user", "ghmc_user", "baoab_split_calls",
-            "em_blowup", "baoab_blowup"]
+            "em_blowup", "baoab_blowup", "ais_rwm_path", "ais_rwm_wall", "ais_mala_geometric",
+            "ais_hmc_likelihood", "rwm_system", "hmc_system"]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,10 @@ def test_cuda_kernels_give_the_cpu_numbers_bit_for_bit(sim, case):
     """EM and MALA (1-D and 3-D traps, the double well, a user's 2-D potential with exp
     and cos from separate energy/gradient functions), BAOAB, OBABO, GHMC, velocity Verlet
     on a spring-pulled well, a splitting with two Metropolized blocks; a 32-thread CUDA
-    block with kernel calls of 3 steps; trajectories that blow up (on_failure="nan")."""
+    block with kernel calls of 3 steps; trajectories that blow up (on_failure="nan");
+    ais(..., device="cuda") with the random walk on a path of two log densities (one a
+    hard wall), MALA on the geometric path forward and reverse, HMC on the likelihood
+    path (log weights too); RandomWalk and HMC on a System."""
     assert set(sim[case]) >= {"work", "heat", "path_work", "x", "failed"}
     assert _bits(sim[case]) == {}, sim[case]
 
@@ -85,6 +89,9 @@ def test_the_comparisons_exercise_what_they_claim(sim):
     assert 0.3 < sim["ghmc_well"]["mean_acceptance"] < 0.99
     assert "acceptance" in sim["ghmc_user"] and "trace_x" in sim["blocks_well"]
     assert "shadow_work" in sim["baoab_well"] and "v" in sim["obabo_trap3"]
+    for case in ("ais_rwm_path", "ais_rwm_wall", "ais_hmc_likelihood", "rwm_system"):
+        assert 0.2 < sim[case]["mean_acceptance"] < 0.995, sim[case]
+    assert "reverse" in sim["ais_mala_geometric"] and "log_weights" in sim["ais_rwm_wall"]
 
 
 def test_the_bit_comparison_can_fail():
@@ -137,7 +144,8 @@ def test_unsupported_integrators_and_systems_say_what_is_supported(sim):
 
 @needs_numba_cuda
 def test_simulator_tests_stay_fast(sim):
-    assert sum(sim["_times"][k] for k in ("compare", "files", "executor")) < 120, sim["_times"]
+    assert sum(sim["_times"][k] for k in ("compare", "ais", "files", "executor")) < 150, \
+        sim["_times"]
 
 
 def test_bad_device_is_one_clear_error():
@@ -179,7 +187,8 @@ def test_ptx_has_no_contracted_multiply_adds_unless_asked():
     """For a real GPU (PTX, no device needed): with cuda_fma=False (the default) the
     kernel's own arithmetic is mul.rn/add.rn, never fused; the only fma.rn.f64 left are
     libdevice's exp and log of the ziggurat's slow path (46 of them, as in the normal
-    generator alone). With fma=True NVVM fuses the kernel's multiply-adds too."""
+    generator alone), and a kernel that draws nothing (velocity Verlet) has none. With
+    fma=True NVVM fuses the kernel's multiply-adds too."""
     from neqsim._numba.gpu import CudaKernel, compiling_for, device_copy, fma_contraction
     from neqsim.dynamics.base import KernelState
     from neqsim.dynamics.device import OVERDAMPED_FIELDS
@@ -212,6 +221,18 @@ def test_ptx_has_no_contracted_multiply_adds_unless_asked():
     # the exp on the wedge path appears twice (its overflow branch), the logs once each
     assert in_rng <= n_exact <= in_rng + 14 and n_fused > n_exact, (in_rng, n_exact, n_fused)
     assert "mul.rn.f64" in exact and "add.rn.f64" in exact
+    # velocity Verlet draws nothing (no O step): its PTX has no FMA at all, unless asked
+    from neqsim.dynamics.device import UNDERDAMPED_FIELDS
+    well, vv = nq.systems.double_well(), nq.VelocityVerlet(0.1)
+    c1, c2 = vv.coefficients(1.0)
+    st = KernelState.start(np.zeros((2, 1)), np.zeros(2), np.zeros((2, 4), np.uint64),
+                           np.zeros((2, 1)))
+    vargs = (np.zeros((3, 2)), np.int64(0), np.int64(1), c1, c2, 1.0, 1.0,
+             *(getattr(st, f) for f in UNDERDAMPED_FIELDS), np.zeros((1, 1)),
+             np.zeros((1, 1)), np.zeros((1, 1, 1)), np.int64(0), False, np.int64(0),
+             np.int64(0))
+    assert vv.cuda_kernel(well).ptx(vargs).count("fma.rn.f64") == 0
+    assert vv.cuda_kernel(well, fma=True).ptx(vargs).count("fma.rn.f64") > 0
 
 
 @numba.njit

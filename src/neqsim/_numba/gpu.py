@@ -27,8 +27,8 @@ import os
 import threading
 import types as pytypes
 
-__all__ = ["CudaUnavailable", "cuda_module", "simulated", "device_copy", "cuda_kernel",
-           "fma_contraction", "INSTALL_HINT"]
+__all__ = ["CudaUnavailable", "cuda_module", "simulated", "device_copy", "device_function",
+           "cuda_kernel", "fma_contraction", "compiling_for", "CudaKernel", "INSTALL_HINT"]
 
 INSTALL_HINT = ("install numba-cuda (pip install 'neqsim[cuda]', which also needs the CUDA "
                 "runtime: pip install 'numba-cuda[cu12]' brings it), or set "
@@ -91,6 +91,8 @@ def _names(code):
 
 def _copyable(v):
     from numba.core.dispatcher import Dispatcher
+    if type(v).__module__.startswith("numba.cuda"):  # a device function already
+        return False
     return isinstance(v, Dispatcher) or (isinstance(v, pytypes.FunctionType)
                                          and not v.__module__.startswith(_SKIP_MODULES)) \
         or (hasattr(v, "dispatcher") and hasattr(v, "py_func"))  # a LazyKernel
@@ -186,6 +188,16 @@ def _copy(fn, memo):
     memo[id(py)] = None
     out = memo[id(py)] = cuda.jit(device=True)(rebind(py, memo=memo))
     return out
+
+
+def device_function(template, constants):
+    """A CUDA device function from ``template`` (a plain function) with ``constants``
+    bound as its globals (callables among them as device copies) and ``cuda`` bound to
+    numba.cuda: for device twins of CPU helpers that use CPU-only intrinsics."""
+    cuda = cuda_module(device=False)
+    extra = {k: device_copy(v) if _copyable(v) else v for k, v in constants.items()}
+    extra["cuda"] = cuda
+    return cuda.jit(device=True)(rebind(template, extra))
 
 
 # --- kernels without FMA contraction ------------------------------------------------------

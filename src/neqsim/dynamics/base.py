@@ -29,7 +29,7 @@ __all__ = ["Integrator", "KernelState", "StateArrays", "StepInfo", "TraceBuffers
 
 # what device="cuda" runs (Integrator.cuda_stepper), for the errors of everything else
 CUDA_FAMILIES = ("EulerMaruyama, MALA, Langevin (any splitting the CPU accepts), GHMC, "
-                 "VelocityVerlet")
+                 "VelocityVerlet and the AIS kernels nq.kernels.RandomWalk, MALA, HMC")
 
 
 def positive(name, value):
