@@ -19,6 +19,9 @@ about a second, so nothing here imports it before a CUDA kernel is asked for.
   :func:`numba.cuda.cudadrv.nvvm.compile_ir` (``fma=True`` restores NVVM's default).
   Device functions are linked into the kernel's module and compiled with it, so the
   user's potential is compiled without contraction as well.
+
+(The module is not called ``cuda.py``: numba-cuda's import redirector claims every module
+whose dotted name contains "numba.cuda", and ``neqsim._numba.cuda`` would recurse in it.)
 """
 from __future__ import annotations
 
@@ -281,7 +284,9 @@ class CudaKernel:
         t = int(threads or self.threads)
         grid = max(1, (int(n) + t - 1) // t)
         if self._compiled:
-            self.dispatcher[grid, t](*args)
+            # inside the FMA setting too: new argument types would compile again
+            with fma_contraction(self.fma):
+                self.dispatcher[grid, t](*args)
             return
         import time
         with self._lock, fma_contraction(self.fma):
