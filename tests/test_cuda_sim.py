@@ -143,9 +143,11 @@ def test_unsupported_integrators_and_systems_say_what_is_supported(sim):
 
 
 @needs_numba_cuda
-def test_simulator_tests_stay_fast(sim):
-    assert sum(sim["_times"][k] for k in ("compare", "ais", "files", "executor")) < 150, \
-        sim["_times"]
+def test_simulated_kernels_stay_fast(sim):
+    """The simulator's share of the comparisons (the CPU runs' compiles are the rest, and
+    the kernel cache saves them on a second run)."""
+    gpu = [v[1] for k, v in sim["_times"].items() if isinstance(v, list)]
+    assert len(gpu) >= 10 and sum(gpu) < 30, sim["_times"]
 
 
 def test_bad_device_is_one_clear_error():
