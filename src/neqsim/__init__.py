@@ -25,11 +25,13 @@ from . import (
            targets,
            testsystems,  # the 0.1.0 name of nq.targets
 )
+from ._numba.gpu import CudaUnavailable
 from ._version import __version__
 from .dynamics import GHMC, MALA, EulerMaruyama, Gillespie, Integrator, Langevin, VelocityVerlet
 from .dynamics import mcmc as kernels
 from .engine.block import IntegrationError
 from .engine.driver import resume, simulate
+from .engine.executors import gpu_executor
 from .engine.feedback import feedback
 from .engine.initial import Equilibrate, Snapshots, StartDensity
 from .engine.measurement import GaussianState, Measurement
@@ -60,4 +62,4 @@ __all__ = ["simulate", "resume", "open_run", "Run", "RunFileError", "Integration
            "LogDensity", "BatchedLogDensity", "systems", "protocols", "schedules",
            "kernels", "analysis", "targets", "testsystems", "exact", "ising", "__version__",
            "jump", "Gillespie", "markov_states", "feedback", "Measurement",
-           "GaussianState", "FeedbackRun"]
+           "GaussianState", "FeedbackRun", "gpu_executor", "CudaUnavailable"]

@@ -20,6 +20,8 @@ draws in two passes: a branch-free fast path over all lanes, which vectorizes, t
 scalar fix-up of the lanes that left it (~1.2%), each continuing its own stream exactly
 as ``normal`` would, so every lane gets the same numbers as the row form.
 """
+import math
+
 import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
@@ -142,13 +144,13 @@ def _normal_slow(s, b, r):
         if i == 0:
             # Tail beyond r (Marsaglia 1964): exact draw from exp(-x^2/2), x > r.
             while True:
-                a = -np.log(uniform_open(s, b)) / _ZR
-                c = -np.log(uniform_open(s, b))
+                a = -math.log(uniform_open(s, b)) / _ZR
+                c = -math.log(uniform_open(s, b))
                 if 2.0 * c > a * a:
                     z = _ZR + a
                     return -z if neg else z
         y = zf[i] + uniform(s, b) * (zf[i + 1] - zf[i])
-        if y < np.exp(-0.5 * z * z):
+        if y < math.exp(-0.5 * z * z):
             return -z if neg else z
         r = next_u64(s, b)
 
@@ -188,17 +190,29 @@ def normal_slow_state(a0, a1, a2, a3, r):
         if i == 0:
             while True:
                 r1, a0, a1, a2, a3 = xoshiro(a0, a1, a2, a3)
-                a = -np.log((np.int64(r1 >> _S11) + 1) * _TWO_M53) / _ZR
+                a = -math.log((np.int64(r1 >> _S11) + 1) * _TWO_M53) / _ZR
                 r2, a0, a1, a2, a3 = xoshiro(a0, a1, a2, a3)
-                c = -np.log((np.int64(r2 >> _S11) + 1) * _TWO_M53)
+                c = -math.log((np.int64(r2 >> _S11) + 1) * _TWO_M53)
                 if 2.0 * c > a * a:
                     z = _ZR + a
                     return (-z if neg else z), a0, a1, a2, a3
         r1, a0, a1, a2, a3 = xoshiro(a0, a1, a2, a3)
         y = zf[i] + np.int64(r1 >> _S11) * _TWO_M53 * (zf[i + 1] - zf[i])
-        if y < np.exp(-0.5 * z * z):
+        if y < math.exp(-0.5 * z * z):
             return (-z if neg else z), a0, a1, a2, a3
         r, a0, a1, a2, a3 = xoshiro(a0, a1, a2, a3)
+
+
+@njit(cache=True, inline="always")
+def normal_state(a0, a1, a2, a3):
+    """``normal`` on a state held in four values: (z, a0, a1, a2, a3), the same numbers
+    as ``normal`` on the row (one trajectory per thread: the CUDA kernels' form)."""
+    r, a0, a1, a2, a3 = xoshiro(a0, a1, a2, a3)
+    i = np.int64(r & _BYTE)
+    z = np.int64(r >> _S11) * _TWO_M53 * _ZX[i]
+    if z < _ZX[i + 1]:
+        return (-z if (r >> _S8) & _ONE else z), a0, a1, a2, a3
+    return normal_slow_state(a0, a1, a2, a3, r)
 
 
 @intrinsic

@@ -24,7 +24,12 @@ import numpy as np
 
 from .._numba.threads import run_split
 
-__all__ = ["Integrator", "KernelState", "StateArrays", "StepInfo", "TraceBuffers", "positive"]
+__all__ = ["Integrator", "KernelState", "StateArrays", "StepInfo", "TraceBuffers", "positive",
+           "CUDA_FAMILIES"]
+
+# what device="cuda" runs (Integrator.cuda_stepper), for the errors of everything else
+CUDA_FAMILIES = ("EulerMaruyama, MALA, Langevin (any splitting the CPU accepts), GHMC, "
+                 "VelocityVerlet and the AIS kernels nq.kernels.RandomWalk, MALA, HMC")
 
 
 def positive(name, value):
@@ -181,6 +186,14 @@ class Integrator:
         numbers do not depend on it); ``specialize`` is ignored (0.1.0's option: every
         kernel is specialized now)."""
         raise NotImplementedError
+
+    def cuda_stepper(self, system, lam, beta, record_every, *, fma=False, threads=None):
+        """The :meth:`stepper` of a CUDA kernel, one thread per trajectory, giving the
+        CPU kernel's numbers (docs/gpu.md); ``fma``: let NVVM contract multiply-adds
+        (faster, last bits differ from the CPU). Families without one raise here."""
+        raise NotImplementedError(
+            f"device='cuda' is not implemented for {type(self).__name__}; it runs "
+            f"{CUDA_FAMILIES}. Use device='cpu' (the default) for this integrator")
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())

@@ -144,6 +144,49 @@ class MarkovKernel(Integrator):
         return lanes_stepper(kern, lam, params, record_every, b)
 
 
+    def cuda_kernel(self, system, *, fma=False):
+        """The CUDA kernel for ``system`` (device copies of its potential, or of an AIS
+        path's log densities), compiled on first launch; and whether it is the random
+        walk on a path of two log densities."""
+        from .._numba.gpu import cuda_kernel, device_function
+        from . import mcmc_cuda
+        d, m = system.dim, system.n_controls
+        label = f"{system.name}/{type(self).__name__}/cuda"
+        comp = getattr(system, "path_components", None)
+        if self._proposal == mcmc_kernel.RWM and comp is not None:
+            return cuda_kernel(mcmc_cuda.rwm_path_cuda_kernel,
+                               {"D": d, "M": m, "fa": comp[0], "fb": comp[1]},
+                               fma=fma, label=label), True
+        pot = system.potential
+        dens = getattr(system, "path_densities", None)
+        if dens is not None:
+            geometric = bool(system.params.get("path") == "geometric")
+            pot = _PATH_POTENTIALS.get((id(system), geometric))
+            if pot is None or pot[0] is not system:
+                pot = _PATH_POTENTIALS[(id(system), geometric)] = (system, device_function(
+                    mcmc_cuda.path_potential, {"D": d, "GEOMETRIC": geometric,
+                                               "fa": dens[0], "fb": dens[1]}))
+            pot = pot[1]
+        return cuda_kernel(mcmc_cuda.mcmc_cuda_kernel,
+                           {"D": d, "M": m, "PROPOSAL": self._proposal, "potential": pot},
+                           fma=fma, label=label), False
+
+    def cuda_stepper(self, system, lam, beta, record_every, *, fma=False, threads=None):
+        from .device import OVERDAMPED_FIELDS, cuda_stepper
+        kern, on_path = self.cuda_kernel(system, fma=fma)
+        eps = np.ascontiguousarray(self.step_sizes(np.shape(lam)[0]), dtype=np.float64)
+        if on_path:
+            geometric = bool(system.params.get("path") == "geometric")
+            params = (eps, np.int64(self.n_moves), float(beta), geometric)
+        else:
+            params = (eps, np.int64(self._n_leap()), np.int64(self.n_moves), float(beta))
+        return cuda_stepper(kern, lam, params, record_every, OVERDAMPED_FIELDS,
+                            threads=threads)
+
+
+_PATH_POTENTIALS = {}  # (id(path system), geometric): (system, its CUDA path potential)
+
+
 class RandomWalk(MarkovKernel):
     """Random-walk Metropolis: y = x + eps xi, accepted with min(1, pi(y)/pi(x)).
     Needs no gradient. Default target acceptance 0.234 (Roberts, Gelman, Gilks 1997)."""

@@ -49,6 +49,22 @@ class EulerMaruyama(Integrator):
         kern, b = self.kernel(system, lanes)
         return lanes_stepper(kern, lam, (float(beta), self.dt, self.gamma), record_every, b)
 
+    def cuda_kernel(self, system, *, fma=False):
+        """The CUDA kernel for ``system`` (the potential's device copy), compiled on first
+        launch."""
+        from .._numba.gpu import cuda_kernel
+        from . import overdamped_cuda
+        return cuda_kernel(overdamped_cuda.overdamped_cuda_kernel,
+                           {"D": system.dim, "M": system.n_controls,
+                            "METRO": bool(self.metropolized), "potential": system.potential},
+                           fma=fma, label=f"{system.name}/{type(self).__name__}/cuda")
+
+    def cuda_stepper(self, system, lam, beta, record_every, *, fma=False, threads=None):
+        from .device import OVERDAMPED_FIELDS, cuda_stepper
+        return cuda_stepper(self.cuda_kernel(system, fma=fma), lam,
+                            (float(beta), self.dt, self.gamma), record_every,
+                            OVERDAMPED_FIELDS, threads=threads)
+
 
 class MALA(EulerMaruyama):
     """Metropolis-adjusted Langevin: the Euler-Maruyama move as a proposal, accepted with

@@ -116,6 +116,26 @@ class Langevin(Integrator):
         c1, c2 = self.coefficients(beta)
         return lanes_stepper(kern, lam, (c1, c2, float(beta), self.mass), record_every, b)
 
+    def cuda_kernel(self, system, *, fma=False):
+        """The CUDA kernel for this splitting and ``system`` (generated for the sub-step
+        sequence, the potential's device copy), compiled on first launch."""
+        from .._numba.gpu import cuda_kernel
+        from . import splitting_cuda
+        source, n_o = splitting_cuda.cuda_kernel_source(self.ops)
+        d = system.dim
+        return cuda_kernel(splitting_cuda.splitting_cuda_kernel,
+                           {"D": d, "M": system.n_controls, "NZ": n_o * d,
+                            "potential": system.potential},
+                           source=source, name="splitting_cuda_kernel", fma=fma,
+                           label=f"{system.name}/{type(self).__name__}/cuda")
+
+    def cuda_stepper(self, system, lam, beta, record_every, *, fma=False, threads=None):
+        from .device import UNDERDAMPED_FIELDS, cuda_stepper
+        c1, c2 = self.coefficients(beta)
+        return cuda_stepper(self.cuda_kernel(system, fma=fma), lam,
+                            (c1, c2, float(beta), self.mass), record_every,
+                            UNDERDAMPED_FIELDS, threads=threads)
+
     def coefficients(self, beta):
         """Per sub-step constants: V: h/m; R: h; O: (a, sqrt((1 - a^2) kT / m))."""
         c1 = np.zeros(len(self.ops))

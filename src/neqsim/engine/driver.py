@@ -28,6 +28,7 @@ from .block import (
     finals,
     start_block,
 )
+from .device import check_device, make_stepper
 from .initial import make_sampler
 from .job import Job, check_int
 from .options import split_keywords
@@ -208,6 +209,10 @@ class _Plan:
                              "numba started with (NUMBA_NUM_THREADS, by default the number "
                              f"of CPUs): pass at most {limit}, or set NUMBA_NUM_THREADS "
                              "before importing neqsim")
+        self.device = check_device(ex.device)
+        self.cuda_fma = bool(ex.cuda_fma)
+        self.cuda_threads = None if ex.cuda_threads is None else check_int(
+            "cuda_threads", ex.cuda_threads, 1)
         self.progress = wants_progress(ex.progress)
         self.check_gradient = bool(ex.check_gradient)
         # the one-line "compiling kernels" notice: unless asked to be quiet
@@ -234,7 +239,8 @@ class _Plan:
         self.executor = ExecutorPlan(job, ex.executor,
                                      threads_per_worker=ex.threads_per_worker,
                                      system_factory=ex.system_factory, shard_dir=shard_dir,
-                                     owned=auto)
+                                     owned=auto, device=self.device,
+                                     cuda_fma=self.cuda_fma, cuda_threads=self.cuda_threads)
         if ex.chunk_traj is None:
             self.chunk_traj = self.executor.default_chunk_traj(job, self.worker_chunk)
 
@@ -265,7 +271,13 @@ def _execute(job, sink, plan):
 def _execute_blocks(job, sink, plan):
     system, N = job.system, job.n_steps
     lam = job.protocol.values.copy()  # kernels take writable arrays (one signature)
-    advance = job.integrator.stepper(system, lam, job.beta, job.record_every)
+    if plan.executor is not None and plan.device != "cpu":
+        # each worker builds its own CUDA stepper, on the GPU it sees
+        if plan.check_gradient and job.integrator.needs_gradient and not system.discrete:
+            check_gradient(system, job.protocol)
+        return plan.executor.execute(job, sink, plan)
+    advance = make_stepper(job, lam, plan.device, fma=plan.cuda_fma,
+                           threads=plan.cuda_threads)
     if plan.announce:
         announce_compiles(job, advance)
     if plan.check_gradient and job.integrator.needs_gradient and not system.discrete:

@@ -54,11 +54,12 @@ from ..storage.shards import remove as remove_shard
 from ..storage.shards import write as write_shard
 from ..systems.system import fingerprint
 from .block import IntegrationError, blowup_error, finals, start_block
+from .device import make_stepper
 from .initial import make_sampler
 from .job import check_int
 from .progress import progress_bar
 
-__all__ = ["ExecutorPlan", "run_block"]
+__all__ = ["ExecutorPlan", "run_block", "gpu_executor"]
 
 MIN_BLOCK = 1024          # default blocks are at least this large (per-block overhead)
 BLOCKS_PER_WORKER = 4     # default: about this many blocks per worker (load balance)
@@ -153,7 +154,8 @@ class ExecutorPlan:
     """How one ``simulate``/``resume`` call hands its blocks to ``executor``."""
 
     def __init__(self, job, executor, *, threads_per_worker=1, system_factory=None,
-                 max_in_flight=None, shard_dir=None, owned=False):
+                 max_in_flight=None, shard_dir=None, owned=False, device="cpu",
+                 cuda_fma=False, cuda_threads=None):
         if not callable(getattr(executor, "submit", None)):
             raise TypeError("executor must be a concurrent.futures.Executor (anything with "
                             "submit(fn, *args) returning a Future), e.g. ProcessPoolExecutor "
@@ -175,6 +177,8 @@ class ExecutorPlan:
             "system_name": job.system.name,
             "fingerprint": fp,
             "threads": self.threads,
+            # each worker's stepper runs there (device="cuda": the one GPU it sees)
+            "device": (device, bool(cuda_fma), cuda_threads),
             # workers stop a block when this process is gone (checked between calls)
             "driver": (platform.node(), os.getpid()),
             # the secret travels with the job, never through the shard directory
@@ -282,6 +286,33 @@ class ExecutorPlan:
         return read_shard(path, self.shards.key, a, b, self.shards.secret)
 
 
+def gpu_executor(devices=None):
+    """A ProcessPoolExecutor with one worker per GPU, for ``simulate(..., device="cuda",
+    executor=nq.gpu_executor())``: worker j sees only GPU ``devices[j]`` (default: every
+    GPU numba-cuda finds). Workers are spawned, and each sets CUDA_VISIBLE_DEVICES before
+    it imports numba-cuda; blocks are committed in order as with any executor, so the
+    numbers are those of one GPU (or of the CPU)."""
+    import multiprocessing
+    if devices is None:
+        from .._numba.gpu import cuda_module
+        cuda = cuda_module()
+        devices = list(range(max(1, len(cuda.gpus))))
+    devices = [check_int("GPU index", d, 0) for d in devices]
+    if not devices:
+        raise ValueError("gpu_executor needs at least one GPU index")
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    for d in devices:
+        queue.put(d)
+    return cf.ProcessPoolExecutor(len(devices), mp_context=ctx, initializer=_bind_gpu,
+                                  initargs=(queue,))
+
+
+def _bind_gpu(queue):
+    """Process-pool initializer: this worker's GPU, before numba-cuda is imported."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = str(queue.get())
+
+
 def _blocks(n_done, n_traj, chunk, found):
     """(a, b, shard path or None) covering n_done..n_traj: the shards in ``found``
     ({a: (b, path)}) where they start, blocks of at most ``chunk`` in the gaps."""
@@ -339,7 +370,8 @@ class _Prepared:
         self.sampler = None if spec["arrays_init"] else make_sampler(
             system, job.protocol.values[0], job.beta, job.init)[0]
         self.lam = job.protocol.values.copy()  # kernels take writable arrays
-        self.advance = job.integrator.stepper(system, self.lam, job.beta, job.record_every)
+        device, fma, threads = spec.get("device", ("cpu", False, None))
+        self.advance = make_stepper(job, self.lam, device, fma=fma, threads=threads)
 
 
 def rebuild_system(payload):

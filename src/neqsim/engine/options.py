@@ -41,6 +41,13 @@ class Execution:
         difference of its energy at fixed probe points (integrators that use it), and
         raise naming the worst point.
     specialize : accepted for 0.1.0 scripts; the kernels are always specialized now.
+    device : "cpu" (default) or "cuda": one CUDA thread per trajectory (numba-cuda,
+        ``pip install neqsim[cuda]``), the CPU's numbers (docs/gpu.md: bit for bit where
+        the arithmetic allows, else within 1e-12 relative); with an executor, each
+        worker uses one GPU (``nq.gpu_executor``).
+    cuda_fma : let NVVM fuse multiply-adds in the CUDA kernels (faster; the last bits
+        then differ from the CPU's). Default False.
+    cuda_threads : CUDA threads per block (default 128; the numbers do not depend on it).
     """
     n_threads: int | None = None
     block_bytes: int = 64 * 2**20
@@ -54,6 +61,9 @@ class Execution:
     shard_dir: object = "auto"
     check_gradient: bool = True
     specialize: bool | None = None
+    device: str = "cpu"
+    cuda_fma: bool = False
+    cuda_threads: int | None = None
 
 
 _RECORD_KEYS = {"record_every": "every", "record_positions": "positions"}

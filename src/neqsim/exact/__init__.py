@@ -11,6 +11,7 @@ from .gaussian import (
                        QuenchTerms,
                        breathing_quench,
                        breathing_trap_delta_f,
+                       dragged_trap_em_work,
                        dragged_trap_work_mean,
                        dragged_trap_work_variance,
                        harmonic_free_energy,
@@ -44,7 +45,7 @@ from .transfer import (
 )
 
 __all__ = ["harmonic_free_energy", "breathing_trap_delta_f", "dragged_trap_work_mean",
-           "dragged_trap_work_variance", "chain_log_z", "torus_log_z",
+           "dragged_trap_work_variance", "dragged_trap_em_work", "chain_log_z", "torus_log_z",
            "torus_enumerate_log_z", "bonds_log_z", "independent_log_z",
            "onsager_log_z_per_site", "grid_density", "WorkStatistics", "transfer_grid",
            "work_statistics_continuous", "work_statistics_discrete", "work_distribution",

@@ -31,6 +31,7 @@ from ..analysis._common import check_bootstrap
 from ..analysis.logz import ais_log_z
 from ..dynamics.base import Integrator
 from ..dynamics.mcmc import MarkovKernel
+from ..engine.device import check_device
 from ..engine.driver import simulate
 from ..engine.job import check_int, check_seed
 from ..protocols import schedules as _schedules
@@ -128,7 +129,7 @@ def _pilot_size(n_pilot, proto, initial, n_chains):
 def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_chains,
         seed=None, path="likelihood", reverse_initial=None, out=None, overwrite=False,
         resume=False, record_every=0, progress=None, n_threads=None, specialize=None,
-        n_pilot=None, adapt_iters=5, n_bootstrap=200, warn=True):
+        n_pilot=None, adapt_iters=5, n_bootstrap=200, warn=True, device="cpu"):
     """Annealed importance sampling estimate of log(Z_N / Z_0).
 
     Parameters
@@ -155,6 +156,8 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
         callable ``initial``. An array's first rows start the pilot chains, so with an
         array an explicit ``n_pilot`` cannot exceed n_chains.
     n_bootstrap : bootstrap replicates for the estimate's interval (0: none).
+    device : "cpu" or "cuda": the chains (forward and reverse) run on a GPU, one thread
+        per chain, with the CPU's numbers (docs/gpu.md); pilot adaptation stays on the CPU.
     Returns an :class:`AISResult`; raises if every chain ends with zero weight.
     """
     if not isinstance(kernel, Integrator) or (not isinstance(kernel, MarkovKernel)
@@ -164,6 +167,7 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
                         "nq.ising.SpinFlip('glauber'))")
     # before any work: a bad argument found after the chains ran costs the whole run
     n_chains = check_int("n_chains", n_chains, 1)
+    device = check_device(device)
     seed = None if seed is None else check_seed(seed)
     n_bootstrap, _ = check_bootstrap(n_bootstrap, 0.95)
     adapt_iters = check_int("adapt_iters", adapt_iters, 1)
@@ -206,6 +210,10 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
         else:
             proto = _schedules._check(schedule)
     if system is None and any(isinstance(f, BatchedLogDensity) for f in (f0, f1)):
+        if device != "cpu":
+            raise NotImplementedError("device='cuda' runs numba log densities "
+                                      "(nq.log_density on a function of one point); "
+                                      "batched NumPy/JAX/PyTorch densities run on the CPU")
         return _ais_batched(f0, f1, initial, proto, kernel, n_chains, seed, path,
                             reverse_initial, out, progress, n_bootstrap, warn)
     if isinstance(initial, str):
@@ -236,7 +244,8 @@ def ais(log_prior, log_likelihood=None, *, initial, schedule=None, kernel, n_cha
         raise TypeError("schedule must be a protocol, an array, an int or "
                         "nq.schedules.adaptive(...)")
     common = dict(beta=1.0, record_every=record_every, progress=progress,
-                  n_threads=n_threads, on_failure="raise", specialize=specialize)
+                  n_threads=n_threads, on_failure="raise", specialize=specialize,
+                  device=device)
     run = simulate(system, proto, kernel, n_chains, seed=seed, init=x0, out=out,
                    overwrite=overwrite, resume=resume, **common)
     lw = -np.asarray(run.path_work)

@@ -63,4 +63,7 @@ def _build_path_system(f0, f1, dim, path, need_gradient):
     if not need_gradient:
         # log f0 and log f1 of a point, for the random walk that keeps them per chain
         system.path_components = (a, b)
+    else:
+        # the densities, for the CUDA kernels' twin of eg (its stack scratch is CPU-only)
+        system.path_densities = (a, b)
     return system
