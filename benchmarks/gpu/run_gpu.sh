@@ -19,10 +19,16 @@ t0=$(date +%s)
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || echo "nvidia-smi failed (no driver?)" | tee -a "$OUT/nvidia-smi.txt"
 
 PY=python3
-if python3 -m venv --system-site-packages "$VENV" > "$OUT/install.log" 2>&1; then
+# A lent machine usually has no registry but an image with numba, numba-cuda, scipy,
+# h5py, matplotlib and tqdm (docs: /work/.library/device/KINDS.md): use it as it is, and
+# only try pip (quickly: no retries) when something is missing.
+if PYTHONPATH="$PWD/src" python3 -c "import numba_cuda, numba, scipy, h5py, tqdm, matplotlib" \
+        > "$OUT/install.log" 2>&1; then
+    echo "python3 already has numba-cuda and neqsim's dependencies: no install"
+elif python3 -m venv --system-site-packages "$VENV" >> "$OUT/install.log" 2>&1; then
     # the system's numpy/scipy/h5py are used where present; pip adds what is missing
-    if timeout 240 "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[cuda]" \
-            "numba-cuda[cu12]" >> "$OUT/install.log" 2>&1; then
+    if timeout 240 "$VENV/bin/pip" install -q --disable-pip-version-check --retries 0 \
+            --timeout 10 -e ".[cuda]" "numba-cuda[cu12]" >> "$OUT/install.log" 2>&1; then
         PY="$VENV/bin/python"
     else
         echo "pip install failed (no registry?): trying the system python3; see install.log"
