@@ -142,14 +142,6 @@ def test_unsupported_integrators_and_systems_say_what_is_supported(sim):
         assert "device='cpu'" in msg
 
 
-@needs_numba_cuda
-def test_simulated_kernels_stay_fast(sim):
-    """The simulator's share of the comparisons (the CPU runs' compiles are the rest, and
-    the kernel cache saves them on a second run)."""
-    gpu = [v[1] for k, v in sim["_times"].items() if isinstance(v, list)]
-    assert len(gpu) >= 10 and sum(gpu) < 30, sim["_times"]
-
-
 def test_bad_device_is_one_clear_error():
     system = nq.systems.harmonic_trap()
     proto = nq.protocols.linear([0.0, 1.0], [1.0, 1.0], 5)
@@ -173,11 +165,18 @@ def test_cuda_without_gpu_names_the_remedies():
 
 
 def _nvvm():
+    """Whether kernels can be compiled to PTX here: NVVM itself and the libraries its
+    compile needs (a numba-cuda without the CUDA wheels may find NVVM but not NVRTC)."""
     if not HAVE_NUMBA_CUDA:
         return False
     try:
+        from numba import cuda
         from numba.cuda.cudadrv import nvvm
         nvvm.NVVM()
+
+        def probe(a, b, c):
+            return a * b + c
+        cuda.compile_ptx(probe, "f8(f8, f8, f8)", device=True, cc=(8, 0))
         return True
     except Exception:
         return False
