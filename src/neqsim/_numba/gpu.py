@@ -30,6 +30,8 @@ import os
 import threading
 import types as pytypes
 
+from .specialize import _names, rebuilt
+
 __all__ = ["CudaUnavailable", "cuda_module", "simulated", "device_copy", "device_function",
            "cuda_kernel", "fma_contraction", "compiling_for", "CudaKernel", "INSTALL_HINT"]
 
@@ -83,14 +85,6 @@ def cuda_module(device=True):
 
 
 # --- device copies ------------------------------------------------------------------------
-
-def _names(code):
-    names = set(code.co_names)
-    for c in code.co_consts:
-        if isinstance(c, pytypes.CodeType):
-            names |= _names(c)
-    return names
-
 
 def _copyable(v):
     from numba.core.dispatcher import Dispatcher
@@ -168,15 +162,7 @@ def rebind(py, glb_extra=None, memo=None):
         elif _copyable(v):
             glb[name] = _copy(v, memo)
     glb.update(glb_extra or {})
-    cells = None
-    if py.__closure__:
-        cells = tuple(pytypes.CellType(_copy(c.cell_contents, memo)
-                                       if _copyable(c.cell_contents) else c.cell_contents)
-                      for c in py.__closure__)
-    new = pytypes.FunctionType(py.__code__, glb, py.__name__, py.__defaults__, cells)
-    new.__qualname__ = py.__qualname__
-    new.__module__ = py.__module__
-    return new
+    return rebuilt(py, glb, lambda v: _copy(v, memo), _copyable)
 
 
 def _copy(fn, memo):

@@ -174,6 +174,20 @@ def inline_copy(fn):
     return out
 
 
+def rebuilt(py, glb, convert, wanted):
+    """A copy of the plain function ``py`` with globals ``glb`` and each closure value v
+    replaced by ``convert(v)`` where ``wanted(v)`` (the copies the CPU inliner and the
+    CUDA device compiler make of a user's potential)."""
+    cells = None
+    if py.__closure__:
+        cells = tuple(pytypes.CellType(convert(c.cell_contents) if wanted(c.cell_contents)
+                                       else c.cell_contents) for c in py.__closure__)
+    new = pytypes.FunctionType(py.__code__, glb, py.__name__, py.__defaults__, cells)
+    new.__qualname__ = py.__qualname__
+    new.__module__ = py.__module__
+    return new
+
+
 def _inline(fn, memo):
     py = fn.py_func if isinstance(fn, Dispatcher) else fn
     if not isinstance(py, pytypes.FunctionType):
@@ -187,14 +201,7 @@ def _inline(fn, memo):
     for name in _names(py.__code__):
         if _is_inlinable(glb.get(name)):
             glb[name] = _inline(glb[name], memo)
-    cells = None
-    if py.__closure__:
-        cells = tuple(pytypes.CellType(_inline(c.cell_contents, memo)
-                                       if _is_inlinable(c.cell_contents) else c.cell_contents)
-                      for c in py.__closure__)
-    new = pytypes.FunctionType(py.__code__, glb, py.__name__, py.__defaults__, cells)
-    new.__qualname__ = py.__qualname__
-    new.__module__ = py.__module__
+    new = rebuilt(py, glb, lambda v: _inline(v, memo), _is_inlinable)
     out = memo[id(py)] = numba.njit(inline="always")(new)
     return out
 
